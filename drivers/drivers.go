@@ -1,0 +1,164 @@
+// Package drivers defines what every field-device driver offers the rest of
+// femtoclaw: typed point values, a small Device interface, the configuration
+// a device is built from, and a registry that drivers join from init().
+//
+// Drivers know nothing of capabilities, the journal or the model. The gateway
+// reaches a device only through an action that package capability authorised.
+package drivers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Device is one field device (a PLC, a remote I/O block, a GPIO chip).
+// Implementations are safe for concurrent use.
+type Device interface {
+	// Read reads the named points, or every configured point when points is
+	// empty. A point that could not be read is returned with a bad quality;
+	// the error reports a failure of the whole request (device unreachable).
+	Read(ctx context.Context, points []string) ([]Reading, error)
+
+	// Resolve turns an engineering value for a point into exactly what would
+	// go on the wire. It is pure: it touches no device, so the gate can call
+	// it while deciding and authorise the encoded value itself.
+	Resolve(point string, v Value) (Encoded, error)
+
+	// Write writes a resolved value to its point.
+	Write(ctx context.Context, point string, e Encoded) error
+
+	// Close releases the connection. A closed device is not reused.
+	Close() error
+}
+
+// Factory builds a device from its configuration. It must not dial the
+// device: connections are made lazily and re-made on failure.
+type Factory func(cfg DeviceConfig, logger *slog.Logger) (Device, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a driver available under name. It panics on an empty or
+// duplicate name: both are programming errors found at start-up.
+func Register(name string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if name == "" || f == nil {
+		panic("drivers: Register with empty name or nil factory")
+	}
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("drivers: Register called twice for %q", name))
+	}
+	registry[name] = f
+}
+
+// ErrUnknownDriver is returned by Open for a driver name nobody registered.
+var ErrUnknownDriver = errors.New("drivers: unknown driver")
+
+// Registered lists the registered driver names in order.
+func Registered() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Open builds the device described by cfg with the driver it names.
+func Open(cfg DeviceConfig, logger *slog.Logger) (Device, error) {
+	registryMu.RLock()
+	f, ok := registry[cfg.Driver]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("device %q: %w %q", cfg.Name, ErrUnknownDriver, cfg.Driver)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return f(cfg, logger.With("device", cfg.Name))
+}
+
+// DeviceConfig describes one device in the commissioning file.
+type DeviceConfig struct {
+	// Name identifies the device in capabilities, telemetry and the journal.
+	Name string `yaml:"name" json:"name"`
+	// Driver names the driver: "modbus" (more to come).
+	Driver string `yaml:"driver" json:"driver"`
+	// URL is where the device is reached, e.g. tcp://192.168.1.10:502.
+	URL string `yaml:"url" json:"url"`
+	// Unit is the Modbus unit (slave) id, 0-247. Default 1.
+	Unit uint8 `yaml:"unit" json:"unit"`
+	// Poll is how often every point is read and published. Default 1s.
+	Poll Duration `yaml:"poll" json:"poll"`
+	// Timeout bounds one request to the device. Default 1s.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// Points are the values this device exposes.
+	Points []PointConfig `yaml:"points" json:"points"`
+}
+
+// PointConfig describes one value on a device.
+type PointConfig struct {
+	// Name identifies the point within its device.
+	Name string `yaml:"name" json:"name"`
+	// Register is the Modbus table: "holding", "input", "coil" or "discrete".
+	Register string `yaml:"register" json:"register,omitempty"`
+	// Address is the first register or coil, counted from 0.
+	Address uint16 `yaml:"address" json:"address"`
+	// Type is how registers decode: uint16, int16, uint32, int32, float32;
+	// coils and discrete inputs are always bool. Default uint16.
+	Type string `yaml:"type" json:"type,omitempty"`
+	// Order is the byte order of a multi-register value, as the letters of a
+	// big-endian ABCD value on the wire: ABCD (default), CDAB, BADC or DCBA.
+	Order string `yaml:"order" json:"order,omitempty"`
+	// Scale multiplies the raw value to give the engineering value. Default 1.
+	Scale float64 `yaml:"scale" json:"scale,omitempty"`
+	// Offset is added after scaling. Default 0.
+	Offset float64 `yaml:"offset" json:"offset,omitempty"`
+	// Unit is the engineering unit shown with the value, e.g. "%" or "degC".
+	Unit string `yaml:"unit" json:"unit,omitempty"`
+	// Writable allows writes to this point at all; a capability is still
+	// needed to reach it. Input registers and discrete inputs never are.
+	Writable bool `yaml:"writable" json:"writable,omitempty"`
+}
+
+// Point returns the named point's configuration.
+func (c DeviceConfig) Point(name string) (PointConfig, bool) {
+	for _, p := range c.Points {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PointConfig{}, false
+}
+
+// Duration is a time.Duration written as "500ms" or "2s" in the config.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d as time.Duration does.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. 500ms, 2s, 1m)", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

@@ -1,0 +1,93 @@
+// Package config is the commissioning file: one YAML document that says what
+// this gateway is, which devices it talks to, what the model may do to them
+// and who may ask. It is decoded strictly (an unknown key is an error),
+// checked against the JSON schema in package configs, given its defaults and
+// validated as a whole; every problem is reported as FILE:LINE:COL: message.
+package config
+
+import (
+	"github.com/femtoclaw/femtoclaw/capability"
+	"github.com/femtoclaw/femtoclaw/drivers"
+)
+
+// Config is the whole commissioning file.
+type Config struct {
+	// Gateway identifies this gateway and says where it keeps its state.
+	Gateway Gateway `yaml:"gateway" json:"gateway"`
+	// MQTT says where telemetry, decisions and status are published.
+	MQTT MQTT `yaml:"mqtt" json:"mqtt"`
+	// Devices are the field devices this gateway polls and may write.
+	Devices []drivers.DeviceConfig `yaml:"devices" json:"devices"`
+	// Capabilities are the only actions anyone may ask for.
+	Capabilities []capability.Spec `yaml:"capabilities" json:"capabilities"`
+	// Agents are the model-driven loops, each with its own allow list.
+	Agents []Agent `yaml:"agents" json:"agents"`
+	// Operator is the allow list of the local command line (femtoclaw call).
+	// Empty: the operator may call nothing.
+	Operator Principal `yaml:"operator" json:"operator"`
+
+	// Path is the file the config was read from; relative paths inside it
+	// are taken from its directory.
+	Path string `yaml:"-" json:"-"`
+}
+
+// Gateway identifies the gateway.
+type Gateway struct {
+	// ID names this gateway in MQTT topics and the journal. Letters, digits,
+	// '-' and '_'.
+	ID string `yaml:"id" json:"id"`
+	// DataDir holds the journal. Default /var/lib/femtoclaw.
+	DataDir string `yaml:"data_dir" json:"data_dir"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level" json:"log_level"`
+}
+
+// MQTT is the broker connection.
+type MQTT struct {
+	// Broker is the broker URL, tcp://host:1883. Empty: an embedded broker
+	// is started on Listen.
+	Broker string `yaml:"broker" json:"broker"`
+	// Listen is the embedded broker's address when Broker is empty.
+	// Default 127.0.0.1:1883.
+	Listen string `yaml:"listen" json:"listen"`
+	// Prefix starts every topic. Default femtoclaw/<gateway id>.
+	Prefix string `yaml:"prefix" json:"prefix"`
+	// ClientID is the MQTT client id. Default femtoclaw-<gateway id>.
+	ClientID string `yaml:"client_id" json:"client_id"`
+}
+
+// Agent is one model-driven loop.
+type Agent struct {
+	// Name is the agent's principal in decisions and the journal.
+	Name string `yaml:"name" json:"name"`
+	// Instructions are given to the model at the start of every episode.
+	Instructions string `yaml:"instructions" json:"instructions"`
+	// Brain is the model (or script) that proposes calls.
+	Brain Brain `yaml:"brain" json:"brain"`
+	// Allow lists the capabilities this agent may call. Empty: none.
+	Allow []string `yaml:"allow" json:"allow"`
+	// Trigger says when an episode starts.
+	Trigger Trigger `yaml:"trigger" json:"trigger"`
+	// MaxSteps bounds the model requests in one episode. Default 8.
+	MaxSteps int `yaml:"max_steps" json:"max_steps"`
+}
+
+// Brain selects an inference provider.
+type Brain struct {
+	// Provider is "scripted" (more to come).
+	Provider string `yaml:"provider" json:"provider"`
+	// Script is the scripted provider's file, relative to the config file.
+	Script string `yaml:"script" json:"script"`
+}
+
+// Trigger says when an agent's episode starts.
+type Trigger struct {
+	// Interval starts an episode this often.
+	Interval drivers.Duration `yaml:"interval" json:"interval"`
+}
+
+// Principal is an allow list for a caller that is not an agent.
+type Principal struct {
+	// Allow lists the capabilities this principal may call. Empty: none.
+	Allow []string `yaml:"allow" json:"allow"`
+}
