@@ -1,0 +1,11 @@
+// Package all links every field-device driver into the binary: importing it
+// for its side effects registers each driver with package drivers.
+//
+// Each driver is one blank import, so a firmware build may later drop a
+// driver it does not need with a build tag on that import's file.
+package all
+
+import (
+	// The Modbus driver: tcp, udp, rtu, rtuovertcp and rtuoverudp.
+	_ "github.com/femtoclaw/femtoclaw/drivers/modbus"
+)
