@@ -6,6 +6,10 @@
 package config
 
 import (
+	"io/fs"
+	"strconv"
+	"time"
+
 	"github.com/femtoclaw/femtoclaw/capability"
 	"github.com/femtoclaw/femtoclaw/drivers"
 )
@@ -29,6 +33,9 @@ type Config struct {
 	// Path is the file the config was read from; relative paths inside it
 	// are taken from its directory.
 	Path string `yaml:"-" json:"-"`
+
+	src  *source // positions of the parsed file; nil for a config built in code
+	fsys fs.FS   // where named files are read; nil: the operating system
 }
 
 // Gateway identifies the gateway.
@@ -82,7 +89,8 @@ type Brain struct {
 
 // Trigger says when an agent's episode starts.
 type Trigger struct {
-	// Interval starts an episode this often.
+	// Interval starts an episode this often; at least 100ms. Zero: the
+	// agent runs only when an operator asks it to.
 	Interval drivers.Duration `yaml:"interval" json:"interval"`
 }
 
@@ -90,4 +98,80 @@ type Trigger struct {
 type Principal struct {
 	// Allow lists the capabilities this principal may call. Empty: none.
 	Allow []string `yaml:"allow" json:"allow"`
+}
+
+// The defaults SetDefaults fills in.
+const (
+	DefaultDataDir  = "/var/lib/femtoclaw"
+	DefaultLogLevel = "info"
+	DefaultListen   = "127.0.0.1:1883"
+	DefaultUnit     = 1
+	DefaultPoll     = drivers.Duration(time.Second)
+	DefaultTimeout  = drivers.Duration(time.Second)
+	DefaultType     = "uint16"
+	DefaultOrder    = "ABCD"
+	DefaultMaxSteps = 8
+	DefaultArgument = "value"
+)
+
+// SetDefaults fills in every setting the file left out. Load and Parse call
+// it before Validate; a config built in code calls it itself. A Modbus unit
+// of 0 written in the file is kept (some devices answer only to 0); in a
+// config built in code, 0 means "not set".
+func (c *Config) SetDefaults() {
+	g := &c.Gateway
+	if g.DataDir == "" {
+		g.DataDir = DefaultDataDir
+	}
+	if g.LogLevel == "" {
+		g.LogLevel = DefaultLogLevel
+	}
+	m := &c.MQTT
+	if m.Broker == "" && m.Listen == "" {
+		m.Listen = DefaultListen
+	}
+	if m.Prefix == "" && g.ID != "" {
+		m.Prefix = "femtoclaw/" + g.ID
+	}
+	if m.ClientID == "" && g.ID != "" {
+		m.ClientID = "femtoclaw-" + g.ID
+	}
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		if d.Unit == 0 && !c.src.has(path{"devices", strconv.Itoa(i), "unit"}) {
+			d.Unit = DefaultUnit
+		}
+		if d.Poll == 0 {
+			d.Poll = DefaultPoll
+		}
+		if d.Timeout == 0 {
+			d.Timeout = DefaultTimeout
+		}
+		for j := range d.Points {
+			p := &d.Points[j]
+			if p.Type == "" {
+				p.Type = DefaultType
+				if p.Register == "coil" || p.Register == "discrete" {
+					p.Type = "bool"
+				}
+			}
+			if p.Order == "" {
+				p.Order = DefaultOrder
+			}
+			if p.Scale == 0 {
+				p.Scale = 1
+			}
+		}
+	}
+	for i := range c.Capabilities {
+		s := &c.Capabilities[i]
+		if s.Argument == "" && s.Kind == capability.KindWrite {
+			s.Argument = DefaultArgument
+		}
+	}
+	for i := range c.Agents {
+		if c.Agents[i].MaxSteps == 0 {
+			c.Agents[i].MaxSteps = DefaultMaxSteps
+		}
+	}
 }

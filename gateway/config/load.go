@@ -1,0 +1,251 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	slashpath "path"
+	"path/filepath"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Load reads the commissioning file at path, decodes it strictly, checks it
+// against the schema, applies the defaults and validates it. Every problem
+// found is returned at once, as Problems.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Problems{{File: path, Msg: fmt.Sprintf("cannot read: %v", unwrapPathError(err))}}
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for a file already read. path names the file in problems,
+// and files the config names (a brain's script) are looked up relative to
+// its directory.
+func Parse(path string, data []byte) (*Config, error) {
+	return parse(nil, path, data)
+}
+
+// ParseFS is Load for a file in fsys: name is a slash-separated path in
+// fsys, and the files the config names are looked up beside it in fsys.
+// The demo parses its embedded config this way.
+func ParseFS(fsys fs.FS, name string) (*Config, error) {
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, Problems{{File: name, Msg: fmt.Sprintf("cannot read: %v", unwrapPathError(err))}}
+	}
+	return parse(fsys, name, data)
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// parse runs the stages in order: YAML syntax, schema, strict decode,
+// defaults, semantic validation. A syntax error stops everything; the other
+// stages each add what they find, and a later stage does not repeat a
+// problem at a position an earlier one already reported.
+func parse(fsys fs.FS, name string, data []byte) (cfg *Config, err error) {
+	defer func() {
+		// The YAML library is third-party code fed untrusted input; a
+		// panic in it is reported as a problem with the file rather than
+		// taking the process down.
+		if r := recover(); r != nil {
+			cfg, err = nil, Problems{{File: name, Line: 1, Col: 1, Msg: fmt.Sprintf("cannot parse this file as YAML (%v)", r)}}
+		}
+	}()
+
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, Problems{yamlProblem(name, nil, err)}
+	}
+	var body ast.Node
+	for i, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if body != nil {
+			tk := doc.Body.GetToken()
+			line, col := 1, 1
+			if tk != nil && tk.Position != nil {
+				line, col = tk.Position.Line, tk.Position.Column
+			}
+			return nil, Problems{{File: name, Line: line, Col: col, Msg: fmt.Sprintf("document %d: a commissioning file holds exactly one YAML document", i+1)}}
+		}
+		body = doc.Body
+	}
+	src := newSource(name, body)
+
+	var ps Problems
+	reported := make(map[[2]int]bool)
+	add := func(p Problem, dedupe bool) {
+		if dedupe && reported[[2]int{p.Line, p.Col}] {
+			return
+		}
+		ps = append(ps, p)
+	}
+	seal := func() {
+		for _, p := range ps {
+			reported[[2]int{p.Line, p.Col}] = true
+		}
+	}
+
+	// Schema: every structural problem (unknown keys, types, enums,
+	// patterns), all at once.
+	var generic any
+	if body != nil {
+		if err := yaml.NodeToValue(body, &generic); err != nil {
+			return nil, Problems{yamlProblem(name, src, err)}
+		}
+	}
+	budget := maxIndexed
+	doc, err := jsonValue(generic, 0, &budget)
+	if err != nil {
+		return nil, Problems{{File: name, Line: 1, Col: 1, Msg: err.Error()}}
+	}
+	sps, err := schemaProblems(src, doc)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range sps {
+		add(p, false)
+	}
+	seal()
+
+	// Strict decode into the structs. The schema has normally reported
+	// whatever stops it; anything else it finds is reported here.
+	cfg = &Config{Path: name, src: src, fsys: fsys}
+	if body != nil {
+		if err := yaml.NodeToValue(body, cfg, yaml.Strict()); err != nil {
+			add(yamlProblem(name, src, err), true)
+			return nil, ps.err()
+		}
+	}
+	seal()
+
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		var vps Problems
+		if !errors.As(err, &vps) {
+			return nil, err
+		}
+		for _, p := range vps {
+			add(p, true)
+		}
+	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// yamlProblem turns an error of the YAML library into a problem at its
+// token, worded without the library's Go type names where they are known.
+func yamlProblem(name string, src *source, err error) Problem {
+	p := Problem{File: name, Line: 1, Col: 1, Msg: err.Error()}
+	var ye yaml.Error
+	if !errors.As(err, &ye) {
+		return p
+	}
+	p.Msg = ye.GetMessage()
+	if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+		p.Line, p.Col = tk.Position.Line, tk.Position.Column
+	}
+	var prefix string
+	if at, ok := src.pathAt(p.Line, p.Col); ok && len(at) > 0 {
+		prefix = at.String() + ": "
+	}
+	var (
+		te *yaml.TypeError
+		oe *yaml.OverflowError
+		ue *yaml.UnknownFieldError
+		se *yaml.SyntaxError
+	)
+	switch {
+	case errors.As(err, &te):
+		p.Msg = prefix + fmt.Sprintf("cannot be used as %s", goTypeWant(te.DstType.String()))
+	case errors.As(err, &oe):
+		p.Msg = prefix + fmt.Sprintf("%s is too large for %s", oe.SrcNum, goTypeWant(oe.DstType.String()))
+	case errors.As(err, &ue):
+		p.Msg = prefix + ue.Message
+	case errors.As(err, &se):
+		p.Msg = prefix + syntaxMessage(se.Message)
+	default:
+		p.Msg = prefix + p.Msg
+	}
+	return p
+}
+
+func goTypeWant(t string) string {
+	switch {
+	case strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "int"):
+		return "a whole number of type " + t
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "string":
+		return "text"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	}
+	return "this setting"
+}
+
+// syntaxMessage adds a hint to the YAML syntax errors technicians meet most.
+func syntaxMessage(msg string) string {
+	if strings.Contains(msg, "tab") {
+		return msg + " (indent with spaces, not tabs)"
+	}
+	return msg
+}
+
+// ReadFile reads a file the config names, such as a scripted brain's
+// script: relative names are taken from the directory of the config file,
+// in the filesystem the config was read from.
+func (c *Config) ReadFile(name string) ([]byte, error) {
+	if c.fsys != nil {
+		return fs.ReadFile(c.fsys, c.fsPath(name))
+	}
+	b, err := os.ReadFile(c.osPath(name))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return b, nil
+}
+
+func (c *Config) osPath(name string) string {
+	if filepath.IsAbs(name) || c.Path == "" {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.Path), name)
+}
+
+func (c *Config) fsPath(name string) string {
+	return slashpath.Join(slashpath.Dir(c.Path), name)
+}
+
+// fileExists reports whether a file the config names exists and is a
+// regular file.
+func (c *Config) fileExists(name string) bool {
+	var (
+		info fs.FileInfo
+		err  error
+	)
+	if c.fsys != nil {
+		info, err = fs.Stat(c.fsys, c.fsPath(name))
+	} else {
+		info, err = os.Stat(c.osPath(name))
+	}
+	return err == nil && info.Mode().IsRegular()
+}

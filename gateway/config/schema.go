@@ -1,0 +1,340 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/femtoclaw/femtoclaw/configs"
+)
+
+// schemaURL is the schema's $id; the compiler knows the embedded schema
+// under it, so nothing is fetched.
+const schemaURL = "https://femtoclaw.dev/schema/config.json"
+
+// The schema is compiled on first use, never at init: start-up time matters
+// on the appliance, and most runs validate exactly one file.
+var (
+	schemaOnce sync.Once
+	schemaComp *jsonschema.Schema
+	schemaDoc  any // the schema itself, for building messages
+	schemaErr  error
+)
+
+func compiledSchema() (*jsonschema.Schema, any, error) {
+	schemaOnce.Do(func() {
+		raw := configs.Schema()
+		if err := json.Unmarshal(raw, &schemaDoc); err != nil {
+			schemaErr = fmt.Errorf("config: embedded schema: %w", err)
+			return
+		}
+		c := jsonschema.NewCompiler()
+		c.Draft = jsonschema.Draft2020
+		if err := c.AddResource(schemaURL, bytes.NewReader(raw)); err != nil {
+			schemaErr = fmt.Errorf("config: embedded schema: %w", err)
+			return
+		}
+		schemaComp, schemaErr = c.Compile(schemaURL)
+		if schemaErr != nil {
+			schemaErr = fmt.Errorf("config: embedded schema: %w", schemaErr)
+		}
+	})
+	return schemaComp, schemaDoc, schemaErr
+}
+
+// errTooLarge stops the conversion of a document that, through aliases,
+// expands beyond any sensible commissioning file.
+var errTooLarge = errors.New("the document is too large or nested too deeply (check its aliases)")
+
+// jsonValue converts a decoded YAML value into the types the schema
+// validator accepts: maps with string keys, slices, strings, booleans, nil
+// and json.Number. Non-finite floats become strings so that the schema
+// refuses them. budget bounds the values visited.
+func jsonValue(v any, depth int, budget *int) (any, error) {
+	*budget--
+	if *budget < 0 || depth > 100 {
+		return nil, errTooLarge
+	}
+	switch t := v.(type) {
+	case nil, bool, string:
+		return t, nil
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			c, err := jsonValue(e, depth+1, budget)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = c
+		}
+		return m, nil
+	case []any:
+		s := make([]any, len(t))
+		for i, e := range t {
+			c, err := jsonValue(e, depth+1, budget)
+			if err != nil {
+				return nil, err
+			}
+			s[i] = c
+		}
+		return s, nil
+	case int:
+		return json.Number(strconv.FormatInt(int64(t), 10)), nil
+	case int64:
+		return json.Number(strconv.FormatInt(t, 10)), nil
+	case uint64:
+		return json.Number(strconv.FormatUint(t, 10)), nil
+	case float64:
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return strconv.FormatFloat(t, 'g', -1, 64), nil
+		}
+		return json.Number(strconv.FormatFloat(t, 'g', -1, 64)), nil
+	case time.Time:
+		return t.Format(time.RFC3339Nano), nil
+	case []byte:
+		return string(t), nil
+	}
+	return fmt.Sprint(v), nil
+}
+
+// schemaProblems validates doc against the schema and turns every failure
+// into a problem at the YAML node it concerns.
+func schemaProblems(src *source, doc any) (Problems, error) {
+	sch, sdoc, err := compiledSchema()
+	if err != nil {
+		return nil, err
+	}
+	verr := sch.Validate(doc)
+	if verr == nil {
+		return nil, nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(verr, &ve) {
+		return nil, fmt.Errorf("config: schema validation: %w", verr)
+	}
+	var ps Problems
+	seen := make(map[string]bool)
+	for _, leaf := range leaves(ve, nil) {
+		for _, p := range leafProblems(src, sdoc, doc, leaf) {
+			k := p.Error()
+			if !seen[k] {
+				seen[k] = true
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps, nil
+}
+
+func leaves(ve *jsonschema.ValidationError, acc []*jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(ve.Causes) == 0 {
+		return append(acc, ve)
+	}
+	for _, c := range ve.Causes {
+		acc = leaves(c, acc)
+	}
+	return acc
+}
+
+// leafProblems words one schema failure for a technician.
+func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []Problem {
+	p := pointerPath(ve.InstanceLocation)
+	value, _ := lookup(doc, p)
+
+	loc := ve.AbsoluteKeywordLocation
+	if i := strings.IndexByte(loc, '#'); i >= 0 {
+		loc = loc[i+1:]
+	}
+	kp := pointerPath(loc)
+	keyword := ""
+	if len(kp) > 0 {
+		keyword = kp[len(kp)-1]
+		kp = kp[:len(kp)-1]
+	}
+	snode, _ := lookup(sdoc, kp)
+	sm, _ := snode.(map[string]any)
+	want, _ := sm["x-want"].(string)
+
+	one := func(msg string) []Problem { return []Problem{src.problem(src.file, p, false, msg)} }
+
+	switch keyword {
+	case "additionalProperties":
+		obj, _ := value.(map[string]any)
+		props, _ := sm["properties"].(map[string]any)
+		known := make([]string, 0, len(props))
+		for k := range props {
+			known = append(known, k)
+		}
+		slices.Sort(known)
+		var out []Problem
+		for _, k := range sortedKeys(obj) {
+			if _, ok := props[k]; ok {
+				continue
+			}
+			msg := fmt.Sprintf("unknown key %q", k)
+			if s := closest(k, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else if len(known) > 0 {
+				msg += " (known keys: " + strings.Join(known, ", ") + ")"
+			}
+			out = append(out, src.problem(src.file, p.add(k), true, msg))
+		}
+		return out
+	case "required":
+		obj, _ := value.(map[string]any)
+		req, _ := sm["required"].([]any)
+		var out []Problem
+		for _, r := range req {
+			k, _ := r.(string)
+			if _, ok := obj[k]; ok || k == "" {
+				continue
+			}
+			out = append(out, src.problem(src.file, p, false, fmt.Sprintf("%q is required", k)))
+		}
+		return out
+	case "enum":
+		opts, _ := sm["enum"].([]any)
+		names := make([]string, len(opts))
+		for i, o := range opts {
+			names[i] = fmt.Sprint(o)
+		}
+		return one(fmt.Sprintf("%s is not one of %s", show(value), strings.Join(names, ", ")))
+	case "type":
+		if want == "" {
+			want = typeWant(sm["type"])
+		}
+		if value == nil {
+			return one("has no value; want " + want)
+		}
+		msg := fmt.Sprintf("%s is not %s", show(value), want)
+		if _, isText := value.(string); !isText && sm["type"] == "string" {
+			msg += fmt.Sprintf(" (write it in quotes: \"%v\")", value)
+		}
+		return one(msg)
+	case "minimum":
+		return one(fmt.Sprintf("%s is less than the minimum, %v", show(value), sm["minimum"]))
+	case "maximum":
+		return one(fmt.Sprintf("%s is more than the maximum, %v", show(value), sm["maximum"]))
+	case "minLength":
+		return one("must not be empty")
+	case "minItems":
+		return one(fmt.Sprintf("needs at least %v entries", sm["minItems"]))
+	case "uniqueItems":
+		return one("lists the same entry twice")
+	}
+	if want != "" {
+		return one(fmt.Sprintf("%s is not %s", show(value), want))
+	}
+	return one(ve.Message)
+}
+
+// lookup follows p through a decoded JSON value.
+func lookup(v any, p path) (any, bool) {
+	for _, s := range p {
+		switch t := v.(type) {
+		case map[string]any:
+			e, ok := t[s]
+			if !ok {
+				return nil, false
+			}
+			v = e
+		case []any:
+			i, err := strconv.Atoi(s)
+			if err != nil || i < 0 || i >= len(t) {
+				return nil, false
+			}
+			v = t[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// show formats a value as the technician wrote it.
+func show(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "an empty value"
+	case string:
+		return strconv.Quote(t)
+	case json.Number, bool:
+		return fmt.Sprint(t)
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprint(v)
+}
+
+func typeWant(t any) string {
+	switch t {
+	case "string":
+		return "text"
+	case "integer":
+		return "a whole number"
+	case "number":
+		return "a number"
+	case "boolean":
+		return "true or false"
+	case "array":
+		return "a list"
+	case "object":
+		return "a mapping of keys to values"
+	}
+	return fmt.Sprint(t)
+}
+
+// closest returns the candidate within a small edit distance of s, for
+// "did you mean" hints, or "".
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return math.MaxInt
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
