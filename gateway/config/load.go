@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -84,69 +85,80 @@ func parse(fsys fs.FS, name string, data []byte) (cfg *Config, err error) {
 		}
 		body = doc.Body
 	}
+	if body == nil {
+		return nil, Problems{{File: name, Line: 1, Col: 1, Msg: "the file is empty; a commissioning file needs at least gateway: {id: ...}"}}
+	}
 	src := newSource(name, body)
-
-	var ps Problems
-	reported := make(map[[2]int]bool)
-	add := func(p Problem, dedupe bool) {
-		if dedupe && reported[[2]int{p.Line, p.Col}] {
-			return
-		}
-		ps = append(ps, p)
-	}
-	seal := func() {
-		for _, p := range ps {
-			reported[[2]int{p.Line, p.Col}] = true
-		}
-	}
 
 	// Schema: every structural problem (unknown keys, types, enums,
 	// patterns), all at once.
 	var generic any
-	if body != nil {
-		if err := yaml.NodeToValue(body, &generic); err != nil {
-			return nil, Problems{yamlProblem(name, src, err)}
-		}
+	if err := yaml.NodeToValue(body, &generic); err != nil {
+		return nil, Problems{yamlProblem(name, src, err)}
 	}
 	budget := maxIndexed
 	doc, err := jsonValue(generic, 0, &budget)
 	if err != nil {
 		return nil, Problems{{File: name, Line: 1, Col: 1, Msg: err.Error()}}
 	}
-	sps, err := schemaProblems(src, doc)
+	found, err := schemaProblems(src, doc)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range sps {
-		add(p, false)
-	}
-	seal()
 
-	// Strict decode into the structs. The schema has normally reported
-	// whatever stops it; anything else it finds is reported here.
 	cfg = &Config{Path: name, src: src, fsys: fsys}
-	if body != nil {
+	if len(found) == 0 {
+		// A clean file is decoded strictly from its own nodes, so that
+		// anything the schema cannot express is still reported in place.
 		if err := yaml.NodeToValue(body, cfg, yaml.Strict()); err != nil {
-			add(yamlProblem(name, src, err), true)
-			return nil, ps.err()
+			return nil, Problems{yamlProblem(name, src, err)}
 		}
+	} else if !decodePruned(doc, found, cfg) {
+		// What is left cannot be decoded; the schema's findings say why.
+		return nil, problemsOf(found).err()
 	}
-	seal()
 
+	// Semantic checks run even when the schema found problems, so that
+	// one run reports everything; but nothing is said twice about a value
+	// the schema already condemned or found missing.
 	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		var vps Problems
-		if !errors.As(err, &vps) {
-			return nil, err
+	ps := problemsOf(found)
+next:
+	for _, f := range cfg.check() {
+		for _, g := range found {
+			if f.path.under(g.path) {
+				continue next
+			}
 		}
-		for _, p := range vps {
-			add(p, true)
-		}
+		ps = append(ps, f.Problem)
 	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+func problemsOf(fs []finding) Problems {
+	ps := make(Problems, len(fs))
+	for i, f := range fs {
+		ps[i] = f.Problem
+	}
+	return ps
+}
+
+// decodePruned decodes doc into cfg without the values the schema
+// condemned, and reports whether that worked.
+func decodePruned(doc any, found []finding, cfg *Config) bool {
+	for _, f := range found {
+		if f.prune {
+			doc = prune(doc, f.path)
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return false
+	}
+	return yaml.UnmarshalWithOptions(b, cfg, yaml.Strict()) == nil
 }
 
 // yamlProblem turns an error of the YAML library into a problem at its
@@ -204,10 +216,10 @@ func goTypeWant(t string) string {
 
 // syntaxMessage adds a hint to the YAML syntax errors technicians meet most.
 func syntaxMessage(msg string) string {
-	if strings.Contains(msg, "tab") {
-		return msg + " (indent with spaces, not tabs)"
+	if strings.Contains(msg, "\t") {
+		return "found a tab character: indent with spaces, not tabs"
 	}
-	return msg
+	return "YAML syntax: " + msg
 }
 
 // ReadFile reads a file the config names, such as a scripted brain's

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,9 +107,18 @@ func jsonValue(v any, depth int, budget *int) (any, error) {
 	return fmt.Sprint(v), nil
 }
 
+// finding is a problem together with the path of the value it condemns;
+// prune says the value cannot be trusted and is left out when the rest of
+// the file is decoded for the semantic checks.
+type finding struct {
+	path  path
+	prune bool
+	Problem
+}
+
 // schemaProblems validates doc against the schema and turns every failure
 // into a problem at the YAML node it concerns.
-func schemaProblems(src *source, doc any) (Problems, error) {
+func schemaProblems(src *source, doc any) ([]finding, error) {
 	sch, sdoc, err := compiledSchema()
 	if err != nil {
 		return nil, err
@@ -121,18 +131,18 @@ func schemaProblems(src *source, doc any) (Problems, error) {
 	if !errors.As(verr, &ve) {
 		return nil, fmt.Errorf("config: schema validation: %w", verr)
 	}
-	var ps Problems
+	var fs []finding
 	seen := make(map[string]bool)
 	for _, leaf := range leaves(ve, nil) {
-		for _, p := range leafProblems(src, sdoc, doc, leaf) {
-			k := p.Error()
+		for _, f := range leafProblems(src, sdoc, doc, leaf) {
+			k := f.Error()
 			if !seen[k] {
 				seen[k] = true
-				ps = append(ps, p)
+				fs = append(fs, f)
 			}
 		}
 	}
-	return ps, nil
+	return fs, nil
 }
 
 func leaves(ve *jsonschema.ValidationError, acc []*jsonschema.ValidationError) []*jsonschema.ValidationError {
@@ -146,7 +156,7 @@ func leaves(ve *jsonschema.ValidationError, acc []*jsonschema.ValidationError) [
 }
 
 // leafProblems words one schema failure for a technician.
-func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []Problem {
+func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []finding {
 	p := pointerPath(ve.InstanceLocation)
 	value, _ := lookup(doc, p)
 
@@ -164,7 +174,9 @@ func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []
 	sm, _ := snode.(map[string]any)
 	want, _ := sm["x-want"].(string)
 
-	one := func(msg string) []Problem { return []Problem{src.problem(src.file, p, false, msg)} }
+	one := func(msg string) []finding {
+		return []finding{{path: p, prune: true, Problem: src.problem(src.file, p, false, msg)}}
+	}
 
 	switch keyword {
 	case "additionalProperties":
@@ -175,7 +187,7 @@ func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []
 			known = append(known, k)
 		}
 		slices.Sort(known)
-		var out []Problem
+		var out []finding
 		for _, k := range sortedKeys(obj) {
 			if _, ok := props[k]; ok {
 				continue
@@ -186,19 +198,19 @@ func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []
 			} else if len(known) > 0 {
 				msg += " (known keys: " + strings.Join(known, ", ") + ")"
 			}
-			out = append(out, src.problem(src.file, p.add(k), true, msg))
+			out = append(out, finding{path: p.add(k), prune: true, Problem: src.problem(src.file, p.add(k), true, msg)})
 		}
 		return out
 	case "required":
 		obj, _ := value.(map[string]any)
 		req, _ := sm["required"].([]any)
-		var out []Problem
+		var out []finding
 		for _, r := range req {
 			k, _ := r.(string)
 			if _, ok := obj[k]; ok || k == "" {
 				continue
 			}
-			out = append(out, src.problem(src.file, p, false, fmt.Sprintf("%q is required", k)))
+			out = append(out, finding{path: p.add(k), Problem: src.problem(src.file, p.add(k), false, "is required")})
 		}
 		return out
 	case "enum":
@@ -216,8 +228,8 @@ func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []
 			return one("has no value; want " + want)
 		}
 		msg := fmt.Sprintf("%s is not %s", show(value), want)
-		if _, isText := value.(string); !isText && sm["type"] == "string" {
-			msg += fmt.Sprintf(" (write it in quotes: \"%v\")", value)
+		if quoted := fmt.Sprint(value); sm["type"] == "string" && matches(sm["pattern"], quoted) {
+			msg += fmt.Sprintf(" (write it in quotes: %q)", quoted)
 		}
 		return one(msg)
 	case "minimum":
@@ -235,6 +247,17 @@ func leafProblems(src *source, sdoc, doc any, ve *jsonschema.ValidationError) []
 		return one(fmt.Sprintf("%s is not %s", show(value), want))
 	}
 	return one(ve.Message)
+}
+
+// matches reports whether s matches the schema pattern pat; no pattern
+// matches everything. It runs only while wording a problem.
+func matches(pat any, s string) bool {
+	ps, ok := pat.(string)
+	if !ok {
+		return true
+	}
+	re, err := regexp.Compile(ps)
+	return err == nil && re.MatchString(s)
 }
 
 // lookup follows p through a decoded JSON value.
@@ -337,4 +360,32 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// prune removes the value at p from doc: a map entry is deleted, a list
+// entry is set to null so that the indexes of the others stay. It returns
+// the new doc.
+func prune(doc any, p path) any {
+	if len(p) == 0 {
+		return nil
+	}
+	parent, ok := lookup(doc, p[:len(p)-1])
+	if !ok {
+		return doc
+	}
+	last := p[len(p)-1]
+	switch t := parent.(type) {
+	case map[string]any:
+		delete(t, last)
+	case []any:
+		if i, err := strconv.Atoi(last); err == nil && i >= 0 && i < len(t) {
+			t[i] = nil
+		}
+	}
+	return doc
+}
+
+// under reports whether p is q or lies below it.
+func (p path) under(q path) bool {
+	return len(p) >= len(q) && slices.Equal(p[:len(q)], q)
 }

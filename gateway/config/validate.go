@@ -38,6 +38,15 @@ const operatorName = "operator"
 // a config read from a file each problem carries the position of the
 // offending setting.
 func (c *Config) Validate() error {
+	var ps Problems
+	for _, f := range c.check() {
+		ps = append(ps, f.Problem)
+	}
+	return ps.err()
+}
+
+// check runs every semantic check and returns what it found.
+func (c *Config) check() []finding {
 	v := &checker{c: c}
 	v.gateway()
 	v.mqtt()
@@ -45,18 +54,18 @@ func (c *Config) Validate() error {
 	caps := v.capabilities(devices)
 	v.agents(caps)
 	v.allowList(path{"operator", "allow"}, c.Operator.Allow, caps)
-	return v.ps.err()
+	return v.found
 }
 
 // checker collects problems.
 type checker struct {
-	c  *Config
-	ps Problems
+	c     *Config
+	found []finding
 }
 
 // at reports a problem with the value at p.
 func (v *checker) at(p path, format string, args ...any) {
-	v.ps = append(v.ps, v.c.src.problem(v.c.Path, p, false, fmt.Sprintf(format, args...)))
+	v.found = append(v.found, finding{path: p, Problem: v.c.src.problem(v.c.Path, p, false, fmt.Sprintf(format, args...))})
 }
 
 // validName reports whether s is 1 to 64 letters, digits, '-' or '_'.
@@ -118,6 +127,11 @@ func (v *checker) mqtt() {
 		}
 	} else if _, port, err := net.SplitHostPort(m.Listen); err != nil || !validPort(port) {
 		v.at(path{"mqtt", "listen"}, "%q is not an address such as 127.0.0.1:1883", m.Listen)
+	}
+	if v.c.Gateway.ID == "" {
+		// The prefix and client id default from the gateway id, whose
+		// absence is reported on its own.
+		return
 	}
 	switch p := m.Prefix; {
 	case p == "":
@@ -236,7 +250,11 @@ func (v *checker) modbusPoint(pp path, pt *drivers.PointConfig) {
 		v.at(pp.add("offset"), "%v is not a number", pt.Offset)
 	}
 	if pt.Writable && (pt.Register == "input" || pt.Register == "discrete") {
-		v.at(pp.add("writable"), "a %s point cannot be written; remove writable or use a %s", pt.Register, map[string]string{"input": "holding register", "discrete": "coil"}[pt.Register])
+		instead := "holding register"
+		if pt.Register == "discrete" {
+			instead = "coil"
+		}
+		v.at(pp.add("writable"), "%s %s point cannot be written; remove writable or use a %s", article(pt.Register), pt.Register, instead)
 	}
 }
 
@@ -325,8 +343,14 @@ func (v *checker) read(cp path, s *capability.Spec, devices map[string]*drivers.
 	if len(s.Points) == 0 {
 		v.at(cp.add("points"), "a read capability lists at least one device.point")
 	}
+	seen := make(map[string]bool, len(s.Points))
 	for j, ref := range s.Points {
 		rp := cp.add("points", j)
+		if seen[ref] {
+			v.at(rp, "%q is listed twice", ref)
+			continue
+		}
+		seen[ref] = true
 		dev, pt, ok := strings.Cut(ref, ".")
 		if !ok || !validName(dev) || !validName(pt) {
 			v.at(rp, "%q is not a point written as device.point", ref)
@@ -334,11 +358,11 @@ func (v *checker) read(cp path, s *capability.Spec, devices map[string]*drivers.
 		}
 		d, ok := devices[dev]
 		if !ok {
-			v.at(rp, "%q: %q is not a device of this gateway", ref, dev)
+			v.at(rp, "%q is not a device of this gateway", dev)
 			continue
 		}
 		if _, ok := d.Point(pt); !ok {
-			v.at(rp, "%q: %q is not a point of device %q", ref, pt, dev)
+			v.at(rp, "%q is not a point of device %q", pt, dev)
 		}
 	}
 }
@@ -390,4 +414,12 @@ func (v *checker) allowList(p path, allow []string, caps map[string]bool) {
 		}
 		seen[name] = true
 	}
+}
+
+// article returns "an" before a vowel and "a" otherwise.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
