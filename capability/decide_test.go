@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,4 +355,25 @@ func BenchmarkDecideDenyDuplicateKey(b *testing.B) {
 			b.Fatalf("got %v %q, want invalid_arguments", d.Outcome, d.Reason)
 		}
 	}
+}
+
+// TestDecideConcurrent decides from many goroutines at once; run with -race
+// it proves the gate shares nothing mutable between decisions.
+func TestDecideConcurrent(t *testing.T) {
+	g := newTankGate(t, resolverFunc(tankResolver))
+	calls := readCorpus(t)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < len(calls); i += 4 {
+				c := calls[i]
+				d := g.Decide(c.Principal, capability.Call{Capability: c.Capability, Args: c.Args}, snap)
+				if (d.Outcome == capability.Allow) != (c.Want == "allow") {
+					t.Errorf("%s: got %v %q, want %s", c.Name, d.Outcome, d.Reason, c.Want)
+				}
+				_ = g.Tools(c.Principal)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -53,7 +53,9 @@ func tankAllow() map[capability.Principal][]string {
 // resolverFunc makes a Resolver of a function.
 type resolverFunc func(point string, v drivers.Value) (drivers.Encoded, error)
 
-func (f resolverFunc) Resolve(point string, v drivers.Value) (drivers.Encoded, error) { return f(point, v) }
+func (f resolverFunc) Resolve(point string, v drivers.Value) (drivers.Encoded, error) {
+	return f(point, v)
+}
 
 // tankResolver resolves as a Modbus driver would for the tank: the pump is
 // a uint16 register (rounded to the nearest step), the heater a coil.

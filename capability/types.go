@@ -84,6 +84,7 @@ const (
 	ReasonOutOfRange         Reason = "out_of_range"
 	ReasonDeviceUnavailable  Reason = "device_unavailable"
 	ReasonDeviceError        Reason = "device_error"
+	ReasonTimeout            Reason = "timeout" // the device did not answer in time
 	ReasonJournalUnavailable Reason = "journal_unavailable"
 )
 
@@ -169,4 +170,6 @@ type Result struct {
 	Unit   string `json:"unit,omitempty"`
 	Code   string `json:"code,omitempty"`   // "denied" or "failed"
 	Reason Reason `json:"reason,omitempty"` // a fixed code
+	// DryRun says the call was decided and allowed but not carried out.
+	DryRun bool `json:"dry_run,omitempty"`
 }
