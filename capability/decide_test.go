@@ -54,6 +54,7 @@ func TestDecide(t *testing.T) {
 		want      capability.Reason // ReasonNone: allow
 		wantValue drivers.Value     // the authorised value of an allowed write
 		wantWire  []byte
+		detail    string // a phrase the detail of a refusal must hold
 	}{
 		{name: "write allowed", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":50}`},
 			wantValue: drivers.Number(50), wantWire: []byte{0, 50}},
@@ -75,22 +76,22 @@ func TestDecide(t *testing.T) {
 		{name: "no allow list", principal: "stranger", call: capability.Call{Capability: "read_tank", Args: `{}`}, want: capability.ReasonNotAllowed},
 		{name: "not allowed beats bad arguments", principal: "viewer", call: capability.Call{Capability: "set_heater", Args: `nonsense`}, want: capability.ReasonNotAllowed},
 
-		{name: "empty text for a write", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: ``}, want: capability.ReasonInvalidArguments},
-		{name: "invalid UTF-8 args", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: "{\"value\":5,\"n\":\"\xc3\x28\"}"}, want: capability.ReasonInvalidArguments},
+		{name: "empty text for a write", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: ``}, want: capability.ReasonInvalidArguments, detail: "empty arguments"},
+		{name: "invalid UTF-8 args", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: "{\"value\":5,\"n\":\"\xc3\x28\"}"}, want: capability.ReasonInvalidArguments, detail: "not valid UTF-8"},
 		{name: "invalid UTF-8 key", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: "{\"valu\xe9\":5}"}, want: capability.ReasonInvalidArguments},
-		{name: "duplicate key", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":5,"value":500}`}, want: capability.ReasonInvalidArguments},
-		{name: "extra key", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":5,"confirm":true}`}, want: capability.ReasonInvalidArguments},
-		{name: "string number", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":"5"}`}, want: capability.ReasonInvalidArguments},
+		{name: "duplicate key", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":5,"value":500}`}, want: capability.ReasonInvalidArguments, detail: `duplicate key "value"`},
+		{name: "extra key", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":5,"confirm":true}`}, want: capability.ReasonInvalidArguments, detail: `unexpected arguments "confirm"`},
+		{name: "string number", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":"5"}`}, want: capability.ReasonInvalidArguments, detail: `argument "value" is a string, want a number`},
 		{name: "number for a coil", principal: "agent", call: capability.Call{Capability: "set_heater", Args: `{"value":1}`}, want: capability.ReasonInvalidArguments},
 		{name: "args for a read", principal: "agent", call: capability.Call{Capability: "read_tank", Args: `{"points":["tank.level"]}`}, want: capability.ReasonInvalidArguments},
-		{name: "overflow", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":1e999}`}, want: capability.ReasonInvalidArguments},
-		{name: "too deep", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":1,"x":[[[[[[[[1]]]]]]]]}`}, want: capability.ReasonInvalidArguments},
-		{name: "too long", principal: "agent", call: capability.Call{Capability: "read_tank", Args: "{" + strings.Repeat(" ", capability.MaxArgsBytes) + "}"}, want: capability.ReasonInvalidArguments},
+		{name: "overflow", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":1e999}`}, want: capability.ReasonInvalidArguments, detail: "does not fit a float64"},
+		{name: "too deep", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":1,"x":[[[[[[[[1]]]]]]]]}`}, want: capability.ReasonInvalidArguments, detail: "nest deeper than 8"},
+		{name: "too long", principal: "agent", call: capability.Call{Capability: "read_tank", Args: "{" + strings.Repeat(" ", capability.MaxArgsBytes) + "}"}, want: capability.ReasonInvalidArguments, detail: "more than 4096"},
 		{name: "resolver: unknown point", resolver: unknownPoint, principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":42}`}, want: capability.ReasonInvalidArguments},
 
-		{name: "above max", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":100.5}`}, want: capability.ReasonOutOfRange},
+		{name: "above max", principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":100.5}`}, want: capability.ReasonOutOfRange, detail: "value 100.5 outside [0, 100]"},
 		{name: "below min", principal: "agent", call: capability.Call{Capability: "set_pump_speed", Args: `{"speed":9.99}`}, want: capability.ReasonOutOfRange},
-		{name: "resolved value above max", principal: "agent", call: capability.Call{Capability: "set_pump_trim", Args: `{"value":99.5}`}, want: capability.ReasonOutOfRange},
+		{name: "resolved value above max", principal: "agent", call: capability.Call{Capability: "set_pump_trim", Args: `{"value":99.5}`}, want: capability.ReasonOutOfRange, detail: "resolved value 100 outside [0, 99.5]"},
 		{name: "boolean outside a one-sided range", principal: "agent", call: capability.Call{Capability: "heater_off", Args: `{"value":true}`}, want: capability.ReasonOutOfRange},
 		{name: "resolver: value not representable", resolver: notRepresentable, principal: "agent", call: capability.Call{Capability: "set_inlet_pump", Args: `{"value":42}`}, want: capability.ReasonOutOfRange},
 
@@ -113,8 +114,8 @@ func TestDecide(t *testing.T) {
 				if d.Outcome != capability.Deny || d.Reason != tt.want || d.Action != nil {
 					t.Fatalf("got %v %q (action %v), want deny %q", d.Outcome, d.Reason, d.Action, tt.want)
 				}
-				if d.Detail == "" {
-					t.Errorf("got an empty detail, want one for the logs")
+				if d.Detail == "" || !strings.Contains(d.Detail, tt.detail) {
+					t.Errorf("got detail %q, want one for the logs holding %q", d.Detail, tt.detail)
 				}
 				if got := d.Result(); got.OK || got.Code != "denied" || got.Reason != tt.want {
 					t.Errorf("Result: got %+v, want denied %q", got, tt.want)
@@ -376,4 +377,14 @@ func TestDecideConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestDecideNestedDuplicate(t *testing.T) {
+	g := newTankGate(t, resolverFunc(tankResolver))
+	// The nested duplicate is found while parsing, before the schema could
+	// refuse the extra key.
+	d := g.Decide("agent", capability.Call{Capability: "set_inlet_pump", Args: `{"value":5,"x":[{"a":1},{"b":1,"b":2}]}`}, snap)
+	if d.Reason != capability.ReasonInvalidArguments || !strings.Contains(d.Detail, `duplicate key "b"`) {
+		t.Errorf("got %q %q, want %q with a duplicate key detail", d.Reason, d.Detail, capability.ReasonInvalidArguments)
+	}
 }
