@@ -16,6 +16,12 @@
 //	5 allow: an Authorized action carrying the device,
 //	  point and encoded value (write) or the points (read)
 //
+// An empty argument text means {} for a read and is invalid_arguments for a
+// write. A Resolver error wrapping drivers.ErrValue is out_of_range, any
+// other invalid_arguments; a Resolver that returns a value of another kind,
+// a flipped boolean or no wire bytes is broken, and the call is refused as
+// device_error.
+//
 // The argument schema of a write is
 //
 //	{"type":"object","properties":{"value":{"type":"number"}},
