@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -340,4 +341,70 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse = %v, %v: want exactly one of config and error", cfg, err)
 		}
 	})
+}
+
+// TestProblems covers inputs that are easier to read inline than as files.
+func TestProblems(t *testing.T) {
+	bomb := "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+	for c, prev := 'b', 'a'; c <= 'i'; c, prev = c+1, c {
+		bomb += fmt.Sprintf("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+	}
+	for _, c := range []struct {
+		name, doc string
+		want      []string // the problems, without the file name
+	}{
+		{
+			name: "duration overflow",
+			doc:  "gateway: {id: g}\ndevices:\n  - {name: d, driver: modbus, url: 'tcp://h:502', poll: 99999999999999h}\n",
+			want: []string{`3:57: devices[0].poll: "99999999999999h" is not a duration such as 500ms, 2s or 1m`},
+		},
+		{
+			name: "anchors under x- keys are allowed, merged values checked",
+			doc:  "gateway: {id: g}\nx-plc: &plc {driver: modbus, url: 'tcp://h:502', unit: 300}\ndevices:\n  - name: a\n    <<: *plc\n",
+			want: []string{`4:5: devices[0].unit: 300 is more than the maximum, 247`},
+		},
+		{
+			name: "non-finite numbers",
+			doc:  "gateway: {id: g}\ndevices:\n  - name: d\n    driver: modbus\n    url: tcp://h:502\n    points: [{name: p, register: holding, writable: true}]\ncapabilities:\n  - {name: c, kind: write, device: d, point: p, min: .nan, max: .inf}\n",
+			want: []string{`8:54: capabilities[0].min: "NaN" is not a number`, `8:65: capabilities[0].max: "+Inf" is not a number`},
+		},
+		{
+			name: "not a mapping",
+			doc:  "[1, 2]\n",
+			want: []string{`1:1: a list is not a mapping of keys to values`},
+		},
+		{
+			name: "section of the wrong kind",
+			doc:  "gateway: {id: g}\ndevices: {}\n",
+			want: []string{`2:10: devices: a mapping is not a list`},
+		},
+		{
+			name: "number where a name goes, wildcard in prefix",
+			doc:  "gateway: {id: 123}\nmqtt: {prefix: a/+/b}\n",
+			want: []string{
+				`1:15: gateway.id: 123 is not a name of 1 to 64 letters, digits, '-' or '_' (write it in quotes: "123")`,
+				`2:16: mqtt.prefix: "a/+/b" must not contain the MQTT wildcards + or #`,
+			},
+		},
+		{
+			name: "alias expansion",
+			doc:  bomb,
+			want: []string{`1:1: the document is too large or nested too deeply (check its aliases)`},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(c.doc))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("got error %v, want Problems", err)
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, strings.TrimPrefix(p.Error(), "t.yaml:"))
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
 }

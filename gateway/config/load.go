@@ -105,12 +105,13 @@ func parse(fsys fs.FS, name string, data []byte) (cfg *Config, err error) {
 	if err != nil {
 		return nil, err
 	}
+	found = append(found, durationProblems(src, doc, found)...)
 
 	cfg = &Config{Path: name, src: src, fsys: fsys}
 	if len(found) == 0 {
 		// A clean file is decoded strictly from its own nodes, so that
 		// anything the schema cannot express is still reported in place.
-		if err := yaml.NodeToValue(body, cfg, yaml.Strict()); err != nil {
+		if err := yaml.NodeToValue(body, cfg, decodeOptions()...); err != nil {
 			return nil, Problems{yamlProblem(name, src, err)}
 		}
 	} else if !decodePruned(doc, found, cfg) {
@@ -138,6 +139,13 @@ next:
 	return cfg, nil
 }
 
+// decodeOptions make the decoder strict: an unknown key is an error, except
+// top-level keys starting with "x-", which hold anchors (the schema refuses
+// them anywhere else).
+func decodeOptions() []yaml.DecodeOption {
+	return []yaml.DecodeOption{yaml.Strict(), yaml.AllowFieldPrefixes("x-")}
+}
+
 func problemsOf(fs []finding) Problems {
 	ps := make(Problems, len(fs))
 	for i, f := range fs {
@@ -158,7 +166,7 @@ func decodePruned(doc any, found []finding, cfg *Config) bool {
 	if err != nil {
 		return false
 	}
-	return yaml.UnmarshalWithOptions(b, cfg, yaml.Strict()) == nil
+	return yaml.UnmarshalWithOptions(b, cfg, decodeOptions()...) == nil
 }
 
 // yamlProblem turns an error of the YAML library into a problem at its

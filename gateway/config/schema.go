@@ -389,3 +389,41 @@ func prune(doc any, p path) any {
 func (p path) under(q path) bool {
 	return len(p) >= len(q) && slices.Equal(p[:len(q)], q)
 }
+
+// durationProblems finds durations that have the right form but that
+// time.ParseDuration still refuses (they overflow), which the schema cannot
+// express. Values already reported are skipped.
+func durationProblems(src *source, doc any, found []finding) []finding {
+	var paths []path
+	devices, _ := lookup(doc, path{"devices"})
+	for i := range asList(devices) {
+		paths = append(paths, path{"devices", strconv.Itoa(i), "poll"}, path{"devices", strconv.Itoa(i), "timeout"})
+	}
+	agents, _ := lookup(doc, path{"agents"})
+	for i := range asList(agents) {
+		paths = append(paths, path{"agents", strconv.Itoa(i), "trigger", "interval"})
+	}
+	var out []finding
+next:
+	for _, p := range paths {
+		v, _ := lookup(doc, p)
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		for _, f := range found {
+			if p.under(f.path) {
+				continue next
+			}
+		}
+		if _, err := time.ParseDuration(s); err != nil {
+			out = append(out, finding{path: p, prune: true, Problem: src.problem(src.file, p, false, fmt.Sprintf("%q is not a duration such as 500ms, 2s or 1m", s))})
+		}
+	}
+	return out
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}

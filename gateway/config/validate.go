@@ -128,20 +128,20 @@ func (v *checker) mqtt() {
 	} else if _, port, err := net.SplitHostPort(m.Listen); err != nil || !validPort(port) {
 		v.at(path{"mqtt", "listen"}, "%q is not an address such as 127.0.0.1:1883", m.Listen)
 	}
-	if v.c.Gateway.ID == "" {
-		// The prefix and client id default from the gateway id, whose
-		// absence is reported on its own.
-		return
-	}
+	// The prefix and client id default from the gateway id: without one
+	// they are empty, and only the missing id is reported.
+	noID := v.c.Gateway.ID == ""
 	switch p := m.Prefix; {
 	case p == "":
-		v.at(path{"mqtt", "prefix"}, "must not be empty")
+		if !noID {
+			v.at(path{"mqtt", "prefix"}, "must not be empty")
+		}
 	case strings.ContainsAny(p, "+#\x00"):
 		v.at(path{"mqtt", "prefix"}, "%q must not contain the MQTT wildcards + or #", p)
 	case strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//"):
 		v.at(path{"mqtt", "prefix"}, "%q must not start or end with '/' or hold an empty level", p)
 	}
-	if m.ClientID == "" {
+	if m.ClientID == "" && !noID {
 		v.at(path{"mqtt", "client_id"}, "must not be empty")
 	}
 }
