@@ -387,6 +387,16 @@ func TestProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "deep flow nesting",
+			doc:  strings.Repeat("[", 100_000),
+			want: []string{`1:65: nested too deeply for a commissioning file`},
+		},
+		{
+			name: "deep block nesting",
+			doc:  strings.Repeat("- ", 20_000) + "x",
+			want: []string{`1:257: nested too deeply for a commissioning file`},
+		},
+		{
 			name: "alias expansion",
 			doc:  bomb,
 			want: []string{`1:1: the document is too large or nested too deeply (check its aliases)`},
@@ -407,4 +417,14 @@ func TestProblems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMain checks, before any test parses a file, that loading the package
+// compiled no schema: start-up time matters on the appliance.
+func TestMain(m *testing.M) {
+	if schemaComp != nil || schemaDoc != nil {
+		fmt.Fprintln(os.Stderr, "the config schema was compiled at package init; it must wait for first use")
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Load reads the commissioning file at path, decodes it strictly, checks it
@@ -66,7 +68,14 @@ func parse(fsys fs.FS, name string, data []byte) (cfg *Config, err error) {
 		}
 	}()
 
-	f, err := parser.ParseBytes(data, 0)
+	if len(data) > maxFileSize {
+		return nil, Problems{{File: name, Line: 1, Col: 1, Msg: fmt.Sprintf("the file is %d bytes; a commissioning file is at most %d", len(data), maxFileSize)}}
+	}
+	tokens := lexer.Tokenize(string(data))
+	if tk := tooDeep(tokens); tk != nil {
+		return nil, Problems{{File: name, Line: tk.Position.Line, Col: tk.Position.Column, Msg: "nested too deeply for a commissioning file"}}
+	}
+	f, err := parser.Parse(tokens, 0)
 	if err != nil {
 		return nil, Problems{yamlProblem(name, nil, err)}
 	}
@@ -167,6 +176,37 @@ func decodePruned(doc any, found []finding, cfg *Config) bool {
 		return false
 	}
 	return yaml.UnmarshalWithOptions(b, cfg, decodeOptions()...) == nil
+}
+
+// Limits on what is parsed at all. The YAML parser takes time quadratic in
+// the nesting depth; no commissioning file comes near these.
+const (
+	maxFileSize  = 4 << 20
+	maxFlowDepth = 64  // nested [ and {
+	maxColumn    = 256 // column of a block '-' or ':'
+)
+
+// tooDeep returns the first token past the nesting limits, or nil.
+func tooDeep(tokens token.Tokens) *token.Token {
+	depth := 0
+	for _, tk := range tokens {
+		if tk == nil || tk.Position == nil {
+			continue
+		}
+		switch tk.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			if depth++; depth > maxFlowDepth {
+				return tk
+			}
+		case token.SequenceEndType, token.MappingEndType:
+			depth = max(depth-1, 0)
+		case token.SequenceEntryType, token.MappingValueType:
+			if depth == 0 && tk.Position.Column > maxColumn {
+				return tk
+			}
+		}
+	}
+	return nil
 }
 
 // yamlProblem turns an error of the YAML library into a problem at its

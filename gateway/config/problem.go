@@ -64,3 +64,8 @@ func (ps Problems) err() error {
 	ps.sort()
 	return ps
 }
+
+var (
+	_ error = Problem{}
+	_ error = Problems(nil)
+)
