@@ -181,7 +181,7 @@ func open(dir string, opts Options, readOnly bool) (*Journal, error) {
 // recoverHead sets the chain head from the last record in the store. On a
 // corrupt last record it sets what it could read and returns an error.
 func (j *Journal) recoverHead() error {
-	it, err := j.db.NewIter(recordBounds(1))
+	it, err := j.db.NewIter(spaceBounds())
 	if err != nil {
 		return err
 	}
@@ -210,6 +210,15 @@ func (j *Journal) recoverHead() error {
 		return fmt.Errorf("%w: record %d: hash mismatch", ErrCorrupt, seq)
 	}
 	return nil
+}
+
+// spaceBounds returns iterator options over the whole record space,
+// malformed keys included.
+func spaceBounds() *pebble.IterOptions {
+	return &pebble.IterOptions{
+		LowerBound: []byte{spaceRecords},
+		UpperBound: []byte{spaceRecords + 1},
+	}
 }
 
 // recordBounds returns iterator options over the record space from seq on.
@@ -403,7 +412,7 @@ func (j *Journal) Verify() (VerifyResult, error) {
 	// running meanwhile are neither seen nor reported missing.
 	j.mu.Lock()
 	head := j.seq
-	it, err := j.db.NewIter(recordBounds(1))
+	it, err := j.db.NewIter(spaceBounds())
 	j.mu.Unlock()
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("journal: verify: %w", err)
@@ -424,8 +433,11 @@ func (j *Journal) Verify() (VerifyResult, error) {
 		if !ok {
 			return bad(want, "malformed key %x", it.Key())
 		}
-		if seq != want {
+		if seq > want {
 			return bad(want, "record %d missing (next stored is %d)", want, seq)
+		}
+		if seq < want {
+			return bad(want, "record %d out of place before record %d", seq, want)
 		}
 		if seq > head {
 			return bad(seq, "record %d is beyond the chain head %d", seq, head)
