@@ -55,9 +55,10 @@ func unwrapPathError(err error) error {
 }
 
 // parse runs the stages in order: YAML syntax, schema, strict decode,
-// defaults, semantic validation. A syntax error stops everything; the other
-// stages each add what they find, and a later stage does not repeat a
-// problem at a position an earlier one already reported.
+// defaults, semantic validation. A syntax error stops everything. The
+// schema reports every structural problem; the values it condemned are left
+// out of the decode, so that the semantic checks still run over the rest
+// and say nothing more about those values.
 func parse(fsys fs.FS, name string, data []byte) (cfg *Config, err error) {
 	defer func() {
 		// The YAML library is third-party code fed untrusted input; a
