@@ -231,6 +231,9 @@ func DecodeRaw(regs []uint16, t Type, o Order) (float64, error) {
 	if t == Bool || t == 0 || int(t) >= len(typeNames) {
 		return 0, fmt.Errorf("modbus: cannot decode registers as %s", t)
 	}
+	if o < ABCD || o > DCBA {
+		return 0, fmt.Errorf("modbus: invalid %s", o)
+	}
 	if len(regs) != n {
 		return 0, fmt.Errorf("modbus: %s needs %d registers, got %d", t, n, len(regs))
 	}
@@ -265,6 +268,9 @@ func DecodeRaw(regs []uint16, t Type, o Order) (float64, error) {
 func EncodeRaw(raw float64, t Type, o Order) ([]uint16, error) {
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return nil, fmt.Errorf("modbus: %v as %s: %w", raw, t, drivers.ErrValue)
+	}
+	if o < ABCD || o > DCBA {
+		return nil, fmt.Errorf("modbus: invalid %s", o)
 	}
 	var b [8]byte
 	n := t.Words()

@@ -319,6 +319,9 @@ func (d *Device) acquire(ctx context.Context) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case d.sem <- struct{}{}:
 	case <-ctx.Done():
