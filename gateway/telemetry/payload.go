@@ -1,0 +1,76 @@
+package telemetry
+
+import (
+	"time"
+
+	"github.com/femtoclaw/femtoclaw/drivers"
+)
+
+// Subtopics the gateway publishes under its prefix.
+const (
+	// StatusSubtopic carries the retained Status of the gateway.
+	StatusSubtopic = "status"
+	// devicesSubtopic is the parent of every device's telemetry.
+	devicesSubtopic = "devices/"
+)
+
+// DeviceSubtopic returns the subtopic of a device's telemetry.
+func DeviceSubtopic(device string) string { return devicesSubtopic + device }
+
+// Status is the payload of <prefix>/status.
+type Status struct {
+	// State is "online" or "offline".
+	State string `json:"state"`
+	// Since is when the gateway's current connection to the broker came up;
+	// absent when offline.
+	Since time.Time `json:"since,omitzero"`
+}
+
+// The states of a Status.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
+
+// offlinePayload is the Status published when the gateway goes away, by
+// itself or as its last will.
+const offlinePayload = `{"state":"offline"}`
+
+// DevicePayload is one poll of a device, published on
+// <prefix>/devices/<device>.
+type DevicePayload struct {
+	// Device names the device.
+	Device string `json:"device"`
+	// Seq counts the device's polls since the gateway started, from 1; a gap
+	// shows a lost message.
+	Seq uint64 `json:"seq"`
+	// Time is when the poll was made.
+	Time time.Time `json:"ts"`
+	// Values holds every point read, by point name.
+	Values map[string]PointValue `json:"values"`
+}
+
+// PointValue is one point of a DevicePayload.
+type PointValue struct {
+	// Value is the engineering value: a number, a boolean, or null when
+	// there is none.
+	Value drivers.Value `json:"value"`
+	// Quality is "good", "bad" or "stale".
+	Quality string `json:"quality"`
+	// Unit is the point's engineering unit, if it has one.
+	Unit string `json:"unit,omitempty"`
+}
+
+// NewDevicePayload builds the payload of one poll of dev, taking each
+// point's unit from its configuration.
+func NewDevicePayload(dev drivers.DeviceConfig, seq uint64, t time.Time, readings []drivers.Reading) DevicePayload {
+	values := make(map[string]PointValue, len(readings))
+	for _, r := range readings {
+		pv := PointValue{Value: r.Value, Quality: r.Quality.String()}
+		if pc, ok := dev.Point(r.Point); ok {
+			pv.Unit = pc.Unit
+		}
+		values[r.Point] = pv
+	}
+	return DevicePayload{Device: dev.Name, Seq: seq, Time: t, Values: values}
+}

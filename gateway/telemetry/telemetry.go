@@ -1,0 +1,405 @@
+// Package telemetry publishes what the gateway sees and does to an MQTT
+// broker, for an ordinary MQTT dashboard.
+//
+// Every topic starts with the configured prefix (femtoclaw/<gateway id> by
+// default). Messages are published with QoS 1:
+//
+//	<prefix>/status             retained  {"state":"online","since":"2026-03-01T08:00:00.123Z"}
+//	                                      {"state":"offline"}  (also the last will)
+//	<prefix>/devices/<device>             {"device":"tank","seq":42,"ts":"2026-03-01T08:00:01Z",
+//	                                       "values":{"level":{"value":41.5,"quality":"good","unit":"%"},
+//	                                                 "heater":{"value":false,"quality":"good"}}}
+//
+// The gateway's other parts call Publish, which never blocks: a message goes
+// into an Outbox and the Publisher's Run loop sends it once the broker is
+// reachable, oldest first, and removes it only when the broker has
+// acknowledged it. A lost connection therefore loses nothing that is still
+// in the outbox; a message may arrive twice when a connection breaks between
+// the broker receiving it and acknowledging it. A full outbox drops the new
+// message and counts it.
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Options configures a Publisher.
+type Options struct {
+	// Broker is the broker's URL, tcp://host:port (mqtt:// is accepted too).
+	Broker string
+	// ClientID is the MQTT client id. Empty: the broker assigns one.
+	ClientID string
+	// Prefix starts every topic, e.g. femtoclaw/demo.
+	Prefix string
+	// Logger receives the publisher's logs. Nil: discarded.
+	Logger *slog.Logger
+	// Queue bounds the in-memory outbox. Default 10000. Ignored when Outbox
+	// is set.
+	Queue int
+	// Outbox replaces the in-memory outbox, e.g. with a durable one.
+	Outbox Outbox
+}
+
+// Stats counts what a Publisher has done.
+type Stats struct {
+	// Published counts messages the broker acknowledged.
+	Published uint64
+	// Dropped counts messages the outbox could not keep.
+	Dropped uint64
+	// Queued is the number of messages waiting in the outbox.
+	Queued uint64
+	// Connected reports whether the broker connection is up.
+	Connected bool
+}
+
+// Publisher publishes messages to one broker through an outbox.
+type Publisher struct {
+	broker   string
+	clientID string
+	prefix   string
+	logger   *slog.Logger
+	outbox   Outbox
+	wake     chan struct{} // holds a token when the outbox may have news
+
+	published atomic.Uint64
+	dropped   atomic.Uint64
+	connected atomic.Bool
+
+	// Seams for tests; New sets the defaults.
+	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	window     int // messages in flight at once
+}
+
+// Connection timing.
+const (
+	connectTimeout  = 10 * time.Second
+	writeTimeout    = 5 * time.Second
+	keepAlive       = 30 * time.Second
+	offlineTimeout  = 2 * time.Second // for the last status before stopping
+	disconnectQuiet = 1000            // ms paho may take to close cleanly
+)
+
+// New returns a Publisher for opts. Nothing connects until Run.
+func New(opts Options) *Publisher {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	outbox := opts.Outbox
+	if outbox == nil {
+		q := opts.Queue
+		if q <= 0 {
+			q = 10000
+		}
+		outbox = NewMemoryOutbox(q)
+	}
+	d := &net.Dialer{Timeout: connectTimeout}
+	return &Publisher{
+		broker:     opts.Broker,
+		clientID:   opts.ClientID,
+		prefix:     opts.Prefix,
+		logger:     logger.With("component", "telemetry"),
+		outbox:     outbox,
+		wake:       make(chan struct{}, 1),
+		dial:       d.DialContext,
+		minBackoff: 500 * time.Millisecond,
+		maxBackoff: 30 * time.Second,
+		window:     32,
+	}
+}
+
+// topic returns the full topic of a subtopic.
+func (p *Publisher) topic(subtopic string) string {
+	if p.prefix == "" {
+		return subtopic
+	}
+	return p.prefix + "/" + subtopic
+}
+
+// Publish queues payload for <prefix>/<subtopic> with QoS 1. It never
+// blocks; when the outbox is full the message is dropped and counted. The
+// payload is copied.
+func (p *Publisher) Publish(subtopic string, payload []byte) {
+	p.enqueue(subtopic, payload, false)
+}
+
+// PublishRetained is Publish for a message the broker keeps for later
+// subscribers.
+func (p *Publisher) PublishRetained(subtopic string, payload []byte) {
+	p.enqueue(subtopic, payload, true)
+}
+
+func (p *Publisher) enqueue(subtopic string, payload []byte, retained bool) {
+	m := Message{Topic: p.topic(subtopic), Payload: append([]byte(nil), payload...), Retained: retained}
+	if err := p.outbox.Push(m); err != nil {
+		if p.dropped.Add(1) == 1 || !errors.Is(err, ErrOutboxFull) {
+			p.logger.Warn("message dropped", "topic", m.Topic, "err", err)
+		}
+		return
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the publisher's counters.
+func (p *Publisher) Stats() Stats {
+	return Stats{
+		Published: p.published.Load(),
+		Dropped:   p.dropped.Load(),
+		Queued:    uint64(p.outbox.Len()),
+		Connected: p.connected.Load(),
+	}
+}
+
+// connLost is the error of a serve loop whose connection broke; Run
+// reconnects after it.
+type connLost struct{ err error }
+
+func (e connLost) Error() string { return "connection lost: " + e.err.Error() }
+func (e connLost) Unwrap() error { return e.err }
+
+// Run connects to the broker and publishes the outbox until ctx is done. A
+// broker that is away or goes away does not stop it: it reconnects with a
+// capped exponential backoff. The connection's last will, and the message
+// published when ctx is done, set <prefix>/status to offline; every
+// (re)connection sets it to online. Run returns nil when ctx is done, and an
+// error only for an unusable broker URL or a failing outbox. Call Run once.
+func (p *Publisher) Run(ctx context.Context) error {
+	addr, err := brokerAddr(p.broker)
+	if err != nil {
+		return err
+	}
+	logger := p.logger.With("broker", p.broker)
+	backoff := p.minBackoff
+	failures := 0
+	for {
+		client, lost, err := p.connect(ctx, addr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			if failures == 1 {
+				logger.Warn("broker unreachable, retrying", "err", err)
+			} else {
+				logger.Debug("connect failed", "attempt", failures, "err", err)
+			}
+			// Sleep between half the backoff and all of it.
+			wait := backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, p.maxBackoff)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			continue
+		}
+		logger.Info("connected", "after_attempts", failures+1)
+		failures, backoff = 0, p.minBackoff
+		p.connected.Store(true)
+		err = p.serve(ctx, client, lost)
+		p.connected.Store(false)
+		if ctx.Err() != nil {
+			p.goOffline(client)
+			logger.Info("disconnected")
+			return nil
+		}
+		client.Disconnect(disconnectQuiet)
+		if lost := (connLost{}); errors.As(err, &lost) {
+			logger.Warn("connection lost, reconnecting", "err", lost.err)
+			continue
+		}
+		return err
+	}
+}
+
+// brokerAddr returns the host:port of a tcp:// or mqtt:// broker URL.
+func brokerAddr(broker string) (string, error) {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return "", fmt.Errorf("telemetry: broker %q: %w", broker, err)
+	}
+	if u.Scheme != "tcp" && u.Scheme != "mqtt" {
+		return "", fmt.Errorf("telemetry: broker %q: scheme must be tcp:// or mqtt://", broker)
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		return "", fmt.Errorf("telemetry: broker %q: %w", broker, err)
+	}
+	return u.Host, nil
+}
+
+// connect makes one attempt to connect. lost receives the reason when the
+// connection later breaks.
+func (p *Publisher) connect(ctx context.Context, addr string) (paho.Client, <-chan error, error) {
+	lost := make(chan error, 1)
+	opts := paho.NewClientOptions().
+		AddBroker("tcp://"+addr).
+		SetClientID(p.clientID).
+		SetProtocolVersion(4).
+		SetCleanSession(true). // the outbox, not the session, keeps what is unsent
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(writeTimeout).
+		SetKeepAlive(keepAlive).
+		SetBinaryWill(p.topic(StatusSubtopic), []byte(offlinePayload), 1, true).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		}).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			return p.dial(ctx, "tcp", u.Host)
+		})
+	client := paho.NewClient(opts)
+	tok := client.Connect()
+	<-tok.Done() // bounded: the dial follows ctx, the handshake connectTimeout
+	if err := tok.Error(); err != nil {
+		return nil, nil, fmt.Errorf("telemetry: connect to %s: %w", addr, err)
+	}
+	return client, lost, nil
+}
+
+// serve publishes the online status, then the outbox, until ctx is done or
+// the connection breaks.
+//
+// It also watches the status topic: when the broker publishes an offline
+// status while this connection is up (the last will of an earlier
+// connection that the broker noticed late, e.g. when this one took its
+// session over), serve publishes online again, so the retained status ends
+// up telling the truth.
+func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan error) error {
+	online, err := json.Marshal(Status{State: StateOnline, Since: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	status := []Message{{Topic: p.topic(StatusSubtopic), Payload: online, Retained: true}}
+	if _, err := send(ctx, client, status); err != nil {
+		return ignoreDone(ctx, err)
+	}
+	stale := make(chan struct{}, 1)
+	sub := client.Subscribe(p.topic(StatusSubtopic), 1, func(_ paho.Client, m paho.Message) {
+		var s Status
+		if err := json.Unmarshal(m.Payload(), &s); err != nil || s.State == StateOnline {
+			return
+		}
+		select {
+		case stale <- struct{}{}:
+		default:
+		}
+	})
+	if err := wait(ctx, sub); err != nil {
+		return ignoreDone(ctx, err)
+	}
+	republish := func() error {
+		p.logger.Info("status overwritten while online, publishing it again")
+		_, err := send(ctx, client, status)
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-stale:
+			if err := republish(); err != nil {
+				return ignoreDone(ctx, err)
+			}
+		default:
+		}
+		batch, err := p.outbox.Peek(p.window)
+		if err != nil {
+			return fmt.Errorf("telemetry: outbox: %w", err)
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-lost:
+				return connLost{err}
+			case <-stale:
+				if err := republish(); err != nil {
+					return ignoreDone(ctx, err)
+				}
+			case <-p.wake:
+			}
+			continue
+		}
+		n, err := send(ctx, client, batch)
+		if n > 0 {
+			if err := p.outbox.Ack(n); err != nil {
+				return fmt.Errorf("telemetry: outbox: %w", err)
+			}
+			p.published.Add(uint64(n))
+		}
+		if err != nil {
+			return ignoreDone(ctx, err)
+		}
+	}
+}
+
+// ignoreDone returns nil for an error that only says ctx is done.
+func ignoreDone(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return err
+}
+
+// wait waits for tok; a failure is a connLost error. When ctx is done
+// first it returns ctx's error.
+func wait(ctx context.Context, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return connLost{err}
+	}
+	return nil
+}
+
+// send publishes msgs and waits for the broker's acknowledgements in order.
+// It returns how many leading messages were acknowledged; a connection
+// failure is a connLost error. It stops waiting when ctx is done, and then
+// returns ctx's error.
+func send(ctx context.Context, client paho.Client, msgs []Message) (int, error) {
+	toks := make([]paho.Token, len(msgs))
+	for i, m := range msgs {
+		toks[i] = client.Publish(m.Topic, 1, m.Retained, m.Payload)
+	}
+	for i, tok := range toks {
+		if err := wait(ctx, tok); err != nil {
+			return i, err
+		}
+	}
+	return len(toks), nil
+}
+
+// goOffline publishes the offline status, briefly waiting for the broker,
+// and disconnects cleanly.
+func (p *Publisher) goOffline(client paho.Client) {
+	tok := client.Publish(p.topic(StatusSubtopic), 1, true, []byte(offlinePayload))
+	if !tok.WaitTimeout(offlineTimeout) || tok.Error() != nil {
+		p.logger.Warn("offline status not acknowledged", "err", tok.Error())
+	}
+	client.Disconnect(disconnectQuiet)
+}
