@@ -269,9 +269,12 @@ func (j *Journal) Append(e Entry) (Record, error) {
 // Batch.SyncWait with DB.ApplyNoSyncWait would save the LogData record, but
 // Pebble marks it experimental.
 //
-// A failed WAL sync leaves the journal unusable: later appends fail, and
-// the gateway must restart and reopen it, which recovers the durable part of
-// the chain. Pebble itself treats a failed WAL write as fatal.
+// A failed WAL sync is fatal. Pebble reports it through its logger's
+// Fatalf, and the journal's panics (see pebbleLogger.Fatalf), so the process
+// dies before AppendSync returns and no caller goes on to touch a device. On
+// restart, Open recovers the durable part of the chain; whether the record
+// being synced survived is what recovery has to find out. Should Pebble ever
+// return the error instead, the journal refuses every later append.
 func (j *Journal) AppendSync(e Entry) (Record, error) {
 	return j.append(e, true)
 }
@@ -510,9 +513,13 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 }
 
 // Fatalf logs at error level and panics. Pebble calls it where it cannot
-// carry on (its commit pipeline is broken, its files are inconsistent) and
-// relies on it not returning: after a fatal commit error DB.Apply would
-// otherwise report success. Pebble's own default logger exits the process.
+// carry on safely and relies on it not returning: after a failed WAL sync
+// DB.Apply would otherwise report the write durable, and after a failed
+// MANIFEST sync Pebble would go on deleting files the durable MANIFEST still
+// names. Pebble's own default logger exits the process; panicking does the
+// same with a stack trace. This is the one runtime condition on which the
+// journal brings the process down, as databases do when fsync fails: the
+// state on disk is sound, the state in memory is not.
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := sprintf(format, args...)
 	l.logger.Error("pebble fatal", "detail", msg)
