@@ -119,7 +119,11 @@ type Device struct {
 // New validates cfg and returns its device, without dialing it. Every
 // problem in cfg is reported, each naming the point it concerns.
 func New(cfg drivers.DeviceConfig, logger *slog.Logger) (drivers.Device, error) {
-	return newDevice(cfg, logger)
+	d, err := newDevice(cfg, logger)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return d, nil
 }
 
 func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {

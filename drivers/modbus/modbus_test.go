@@ -109,6 +109,9 @@ func TestNewValidates(t *testing.T) {
 			if err == nil {
 				t.Fatalf("New: got no error, want one containing %q", tc.want)
 			}
+			if d != nil {
+				t.Errorf("New: got device %#v with the error, want nil", d)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("New: got %q, want it to contain %q", err, w)
