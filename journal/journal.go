@@ -30,22 +30,23 @@
 //	   1                  8                  bytes
 //
 // A record's value starts with a version byte. Version 1 is laid out as
-// follows; integers are big-endian, time is Unix nanoseconds (UTC), and the
-// three variable-length fields each carry a uint32 length prefix:
+// follows (offsets in bytes); integers are big-endian, time is Unix
+// nanoseconds, and the three variable-length fields each carry a uint32
+// length prefix (plen, elen, blen):
 //
-//	+-----+---------+----------+------+---------+
-//	| ver | seq     | time     | kind | ref     |
-//	| 1   | 8       | 8        | 1    | 8       |  bytes
-//	+-----+---------+----------+------+---------+
-//	| len | principal | len | episode | len | body (JSON)  |
-//	| 4   | len       | 4   | len     | 4   | len          |
-//	+-----+-----------+-----+---------+-----+--------------+
-//	| prev                     | hash                      |
-//	| 32                       | 32                        |
-//	+--------------------------+---------------------------+
-//	\______________________________________/
-//	  canonical encoding: hash = SHA-256 of
-//	  every byte before the hash field
+//	0     1         9         17     18        26
+//	+-----+---------+---------+------+---------+
+//	| ver | seq     | time    | kind | ref     |
+//	+-----+---------+---------+------+---------+
+//	| plen | principal | elen | episode | blen | body (JSON) |
+//	|  4   |   plen    |  4   |  elen   |  4   |    blen     |
+//	+------+-----------+------+---------+------+-------------+
+//	| prev                     | hash                     |
+//	| 32                       | 32                       |
+//	+--------------------------+--------------------------+
+//
+//	canonical encoding = every byte from ver through prev
+//	hash               = SHA-256(canonical encoding)
 //
 // The canonical encoding is therefore the value without its last 32 bytes:
 // the hash covers every field of the record, the version byte and the seq

@@ -116,7 +116,9 @@ type Entry struct {
 	Body      any    // marshalled with encoding/json
 }
 
-// Record is one stored journal record.
+// Record is one stored journal record. Its order is its Seq; Time is the
+// journal clock's reading when it was appended, non-decreasing unless that
+// clock is stepped back.
 type Record struct {
 	Seq       uint64          `json:"seq"`
 	Time      time.Time       `json:"time"`
