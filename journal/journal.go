@@ -152,7 +152,7 @@ func open(dir string, opts Options, readOnly bool) (*Journal, error) {
 	}
 	po := &pebble.Options{
 		FS:       fs,
-		Logger:   pebbleLogger{logger: logger.With("component", "pebble")},
+		Logger:   pebbleLogger{logger: logger},
 		ReadOnly: readOnly,
 	}
 	if !readOnly {
