@@ -271,11 +271,12 @@ func (j *Journal) Append(e Entry) (Record, error) {
 // Pebble marks it experimental.
 //
 // A failed WAL sync is fatal. Pebble reports it through its logger's
-// Fatalf, and the journal's logger panics there (see pebbleLogger.Fatalf), so the process
-// dies before AppendSync returns and no caller goes on to touch a device. On
-// restart, Open recovers the durable part of the chain; whether the record
-// being synced survived is what recovery has to find out. Should Pebble ever
-// return the error instead, the journal refuses every later append.
+// Fatalf, where the journal's logger panics (see pebbleLogger.Fatalf), so
+// the process dies before AppendSync returns and no caller goes on to touch
+// a device. On restart, Open recovers the durable part of the chain; whether
+// the record being synced survived is what recovery has to find out. Should
+// Pebble ever return the error instead, the journal refuses every later
+// append.
 func (j *Journal) AppendSync(e Entry) (Record, error) {
 	return j.append(e, true)
 }
