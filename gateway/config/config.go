@@ -149,11 +149,15 @@ func (c *Config) SetDefaults() {
 		}
 		for j := range d.Points {
 			p := &d.Points[j]
-			if p.Type == "" {
-				p.Type = DefaultType
-				if p.Register == "coil" || p.Register == "discrete" {
+			if p.Register == "coil" || p.Register == "discrete" {
+				// Bits have no byte order and no scale.
+				if p.Type == "" {
 					p.Type = "bool"
 				}
+				continue
+			}
+			if p.Type == "" {
+				p.Type = DefaultType
 			}
 			if p.Order == "" {
 				p.Order = DefaultOrder

@@ -144,8 +144,8 @@ func TestDemo(t *testing.T) {
 		{Name: "outlet_valve", Register: "holding", Address: 5, Type: "uint16", Order: "ABCD", Scale: 1, Unit: "%", Writable: true},
 		{Name: "heater_setpoint", Register: "holding", Address: 6, Type: "int16", Order: "ABCD", Scale: 0.1, Unit: "degC", Writable: true},
 		{Name: "total_inflow", Register: "holding", Address: 10, Type: "uint32", Order: "CDAB", Scale: 1, Unit: "L"},
-		{Name: "heater", Register: "coil", Address: 0, Type: "bool", Order: "ABCD", Scale: 1, Writable: true},
-		{Name: "high_level_alarm", Register: "coil", Address: 1, Type: "bool", Order: "ABCD", Scale: 1},
+		{Name: "heater", Register: "coil", Address: 0, Type: "bool", Writable: true},
+		{Name: "high_level_alarm", Register: "coil", Address: 1, Type: "bool"},
 	}
 	if len(d.Points) != len(want) {
 		t.Fatalf("got %d points, want %d", len(d.Points), len(want))

@@ -230,8 +230,10 @@ func (v *checker) modbusURL(p path, s string) {
 func (v *checker) modbusPoint(pp path, pt *drivers.PointConfig) {
 	regOK := v.oneOf(pp.add("register"), pt.Register, registers)
 	typeOK := v.oneOf(pp.add("type"), pt.Type, pointTypes)
-	v.oneOf(pp.add("order"), pt.Order, byteOrders)
 	bits := pt.Register == "coil" || pt.Register == "discrete"
+	if !bits {
+		v.oneOf(pp.add("order"), pt.Order, byteOrders)
+	}
 	if regOK && typeOK {
 		switch {
 		case bits && pt.Type != "bool":
@@ -243,7 +245,17 @@ func (v *checker) modbusPoint(pp path, pt *drivers.PointConfig) {
 	if (pt.Type == "uint32" || pt.Type == "int32" || pt.Type == "float32") && pt.Address == math.MaxUint16 {
 		v.at(pp.add("address"), "%d leaves no room for the second register of a %s", pt.Address, pt.Type)
 	}
-	if pt.Scale == 0 || math.IsNaN(pt.Scale) || math.IsInf(pt.Scale, 0) {
+	if bits {
+		// A bit has no byte order and no scale.
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"order", pt.Order != ""}, {"scale", pt.Scale != 0}, {"offset", pt.Offset != 0}} {
+			if f.set {
+				v.at(pp.add(f.name), "does not apply to a %s point; remove it", pt.Register)
+			}
+		}
+	} else if pt.Scale == 0 || math.IsNaN(pt.Scale) || math.IsInf(pt.Scale, 0) {
 		v.at(pp.add("scale"), "%v is not a number other than 0", pt.Scale)
 	}
 	if math.IsNaN(pt.Offset) || math.IsInf(pt.Offset, 0) {

@@ -1,0 +1,274 @@
+// Package gateway wires a commissioned gateway together and runs it: the
+// journal, the devices and their pollers, the gate, the MQTT publisher (and
+// the embedded broker when no broker is configured) and the agents, all under
+// one errgroup. Its parts live in the packages below it.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/femtoclaw/femtoclaw/brain"
+	"github.com/femtoclaw/femtoclaw/capability"
+	"github.com/femtoclaw/femtoclaw/drivers"
+	"github.com/femtoclaw/femtoclaw/gateway/agent"
+	"github.com/femtoclaw/femtoclaw/gateway/api"
+	"github.com/femtoclaw/femtoclaw/gateway/broker"
+	"github.com/femtoclaw/femtoclaw/gateway/config"
+	"github.com/femtoclaw/femtoclaw/gateway/telemetry"
+	"github.com/femtoclaw/femtoclaw/journal"
+
+	_ "github.com/femtoclaw/femtoclaw/drivers/all" // every compiled-in driver
+)
+
+// Gateway is one running gateway.
+type Gateway struct {
+	cfg    *config.Config
+	logger *slog.Logger
+
+	ready      chan struct{}
+	mu         sync.Mutex
+	brokerAddr string
+	core       *agent.Core
+}
+
+// New prepares a gateway from a validated config. Nothing is opened or
+// started until Run.
+func New(cfg *config.Config, logger *slog.Logger) *Gateway {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{cfg: cfg, logger: logger, ready: make(chan struct{})}
+}
+
+// Ready is closed once the journal is open, the devices are built and the
+// publisher is running.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// BrokerAddr is the embedded broker's address, once Ready; empty when an
+// external broker is configured.
+func (g *Gateway) BrokerAddr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.brokerAddr
+}
+
+// Core is the agent core, once Ready: the one path to a device.
+func (g *Gateway) Core() *agent.Core {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.core
+}
+
+// Run runs the gateway until ctx is done or a component fails. Every
+// goroutine it starts has ended when it returns.
+func (g *Gateway) Run(ctx context.Context) (err error) {
+	cfg := g.cfg
+	log := g.logger
+
+	if err := os.MkdirAll(cfg.Gateway.DataDir, 0o750); err != nil {
+		return fmt.Errorf("gateway: data dir: %w", err)
+	}
+	j, err := journal.Open(filepath.Join(cfg.Gateway.DataDir, "journal"), journal.Options{Logger: log.With("component", "journal")})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer func() { err = errors.Join(err, j.Close()) }()
+
+	devices := make(map[string]drivers.Device, len(cfg.Devices))
+	defer func() {
+		for _, d := range devices {
+			d.Close()
+		}
+	}()
+	resolvers := make(map[string]capability.Resolver, len(cfg.Devices))
+	for _, dc := range cfg.Devices {
+		d, err := drivers.Open(dc, log)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		devices[dc.Name] = d
+		resolvers[dc.Name] = d
+	}
+
+	allow := map[capability.Principal][]string{"operator": cfg.Operator.Allow}
+	for _, a := range cfg.Agents {
+		allow[capability.Principal(a.Name)] = a.Allow
+	}
+	gate, err := capability.New(cfg.Capabilities, allow, cfg.Devices, resolvers)
+	if err != nil {
+		return fmt.Errorf("gateway: capabilities: %w", err)
+	}
+
+	brokerURL := cfg.MQTT.Broker
+	if brokerURL == "" {
+		b, err := broker.Start(cfg.MQTT.Listen, log.With("component", "broker"))
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		defer b.Close()
+		brokerURL = "tcp://" + b.Addr()
+		g.mu.Lock()
+		g.brokerAddr = b.Addr()
+		g.mu.Unlock()
+	}
+	pub := telemetry.New(telemetry.Options{
+		Broker:   brokerURL,
+		ClientID: cfg.MQTT.ClientID,
+		Prefix:   cfg.MQTT.Prefix,
+		Logger:   log.With("component", "telemetry"),
+	})
+
+	live := agent.NewLive()
+	core := agent.NewCore(agent.CoreOptions{
+		Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices,
+		Live: live, Events: pub, Logger: log.With("component", "core"),
+	})
+	g.mu.Lock()
+	g.core = core
+	g.mu.Unlock()
+
+	var agents []*agent.Agent
+	for _, ac := range cfg.Agents {
+		p, err := g.provider(ac)
+		if err != nil {
+			return fmt.Errorf("gateway: agent %q: %w", ac.Name, err)
+		}
+		agents = append(agents, agent.New(agent.Options{
+			Name: ac.Name, Instructions: ac.Instructions, Provider: p, Core: core, Journal: j,
+			Interval: ac.Trigger.Interval.D(), MaxSteps: ac.MaxSteps,
+			Logger: log.With("agent", ac.Name),
+		}))
+	}
+
+	apiSrv := api.New(filepath.Join(cfg.Gateway.DataDir, api.SocketName), cfg.Gateway.ID, core, log.With("component", "api"))
+	ln, err := apiSrv.Listen()
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.Go(func() error { return apiSrv.Serve(gctx, ln) })
+	grp.Go(func() error { return pub.Run(gctx) })
+	for _, dc := range cfg.Devices {
+		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name)}
+		grp.Go(func() error { return p.Run(gctx) })
+	}
+	for _, a := range agents {
+		grp.Go(func() error { return a.Run(gctx) })
+	}
+	log.Info("gateway started", "id", cfg.Gateway.ID, "devices", len(devices), "capabilities", len(cfg.Capabilities), "agents", len(agents), "broker", brokerURL)
+	close(g.ready)
+	err = grp.Wait()
+	log.Info("gateway stopped")
+	return err
+}
+
+func (g *Gateway) provider(ac config.Agent) (brain.Provider, error) {
+	switch ac.Brain.Provider {
+	case "scripted":
+		path := ac.Brain.Script
+		if !filepath.IsAbs(path) && g.cfg.Path != "" {
+			path = filepath.Join(filepath.Dir(g.cfg.Path), path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("script: %w", err)
+		}
+		s, err := brain.ParseScript(data)
+		if err != nil {
+			return nil, fmt.Errorf("script %s: %w", path, err)
+		}
+		return brain.NewScripted(s), nil
+	}
+	return nil, fmt.Errorf("unknown brain provider %q", ac.Brain.Provider)
+}
+
+// poller reads every point of one device each poll interval and publishes
+// the values, one message per device per cycle.
+type poller struct {
+	cfg    drivers.DeviceConfig
+	dev    drivers.Device
+	live   *agent.Live
+	pub    *telemetry.Publisher
+	logger *slog.Logger
+	seq    uint64
+}
+
+func (p *poller) Run(ctx context.Context) error {
+	interval := p.cfg.Poll.D()
+	if interval <= 0 {
+		interval = time.Second
+	}
+	names := make([]string, len(p.cfg.Points))
+	units := make(map[string]string, len(p.cfg.Points))
+	for i, pt := range p.cfg.Points {
+		names[i] = pt.Name
+		units[pt.Name] = pt.Unit
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		p.poll(ctx, names, units, &failing)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (p *poller) poll(ctx context.Context, names []string, units map[string]string, failing *bool) {
+	timeout := p.cfg.Timeout.D()
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout*2)
+	rs, err := p.dev.Read(rctx, nil)
+	cancel()
+	now := time.Now().UTC()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if !*failing {
+			p.logger.Warn("poll failed; values are stale until the device answers", "err", err)
+			*failing = true
+		}
+		p.live.MarkStale(p.cfg.Name, names)
+		rs = make([]drivers.Reading, len(names))
+		for i, n := range names {
+			rs[i] = drivers.Reading{Point: n, Quality: drivers.QualityStale, Time: now}
+			if last, ok := p.live.Get(p.cfg.Name + "." + n); ok {
+				rs[i].Value = last.Value
+			}
+		}
+	} else {
+		if *failing {
+			p.logger.Info("device answers again")
+			*failing = false
+		}
+		p.live.Update(p.cfg.Name, rs)
+	}
+	p.seq++
+	msg := telemetry.DevicePayload{Device: p.cfg.Name, Seq: p.seq, Time: now, Values: make(map[string]telemetry.PointValue, len(rs))}
+	for _, r := range rs {
+		msg.Values[r.Point] = telemetry.PointValue{Value: r.Value, Quality: r.Quality.String(), Unit: units[r.Point]}
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		p.logger.Error("encode telemetry", "err", err)
+		return
+	}
+	p.pub.Publish("telemetry/"+p.cfg.Name, b)
+}
