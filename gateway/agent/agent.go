@@ -94,20 +94,20 @@ type Status string
 
 // Episode statuses.
 const (
-	StatusDone      Status = "done"       // the model stopped proposing calls
-	StatusMaxSteps  Status = "max_steps"  // the step budget ran out
+	StatusDone      Status = "done"        // the model stopped proposing calls
+	StatusMaxSteps  Status = "max_steps"   // the step budget ran out
 	StatusError     Status = "model_error" // the provider failed
-	StatusCancelled Status = "cancelled"  // the gateway is stopping
+	StatusCancelled Status = "cancelled"   // the gateway is stopping
 )
 
 type episodeBody struct {
-	Event   string `json:"event"` // start, response, end
-	Trigger string `json:"trigger,omitempty"`
-	Step    int    `json:"step,omitempty"`
-	Status  Status `json:"status,omitempty"`
-	Text    string `json:"text,omitempty"`
+	Event   string           `json:"event"` // start, response, end
+	Trigger string           `json:"trigger,omitempty"`
+	Step    int              `json:"step,omitempty"`
+	Status  Status           `json:"status,omitempty"`
+	Text    string           `json:"text,omitempty"`
 	Calls   []brain.ToolCall `json:"tool_calls,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Error   string           `json:"error,omitempty"`
 }
 
 // Episode runs one episode now and returns how it ended.
