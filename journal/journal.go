@@ -18,11 +18,10 @@
 //
 // # On-disk format
 //
-// Keys start with one byte naming a record space, so that each space can be
-// iterated, and later truncated, on its own. Only the record space 'r'
-// exists so far; the outbox, checkpoints and metadata will take further
-// letters. A record's key is the space byte followed by its seq as 8 bytes
-// big-endian, so key order is seq order:
+// Keys start with one byte naming a space, so that each space can be
+// iterated, and truncated, on its own: 'r' holds the chain's records, 'o'
+// the outboxes (see below). A record's key is the space byte followed by its
+// seq as 8 bytes big-endian, so key order is seq order:
 //
 //	+-----+-------------------------------+
 //	| 'r' | seq (uint64, big-endian)      |
@@ -53,6 +52,21 @@
 // (repeated from the key, so that a value moved to another key is caught)
 // included. Body is the encoding/json marshalling of Entry.Body, stored as
 // marshalled. A value that is not exactly this long is corrupt.
+//
+// # Outboxes
+//
+// An outbox (see Outbox) is a queue of MQTT messages outside the chain: its
+// messages are transient, acknowledged and deleted once a broker has them,
+// so they are not hashed. Each outbox has its own key prefix: 'o', the
+// length of its name and its name. Below it, 'm' and a message seq (8 bytes
+// big-endian) key a message, and 's' keys the outbox's state:
+//
+//	message key  | 'o' | n | name (n bytes) | 'm' | seq (8) |
+//	message      | ver | time (8) | flags (1) | tlen (4) | topic | payload |
+//	state key    | 'o' | n | name (n bytes) | 's' |
+//	state        | ver | acked seq (8) | dropped count (8) |
+//
+// Flags hold the retained bit (bit 0) and the QoS (bits 1 and 2).
 //
 // # Durability and group commit
 //
@@ -117,6 +131,10 @@ type Journal struct {
 	seq    uint64 // seq of the last record written, 0 if none
 	hash   Hash   // hash of that record
 	broken error  // set when a WAL sync failed; no append is accepted after it
+
+	// obMu guards outboxes, the outboxes opened so far by name.
+	obMu     sync.Mutex
+	outboxes map[string]*Outbox
 }
 
 // Open opens the journal in dir, creating dir and an empty journal if need

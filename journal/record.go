@@ -136,6 +136,7 @@ type Record struct {
 // and truncated on its own.
 const (
 	spaceRecords byte = 'r'
+	spaceOutbox  byte = 'o'
 )
 
 const (
