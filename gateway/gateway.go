@@ -24,6 +24,7 @@ import (
 	"github.com/femtoclaw/femtoclaw/gateway/api"
 	"github.com/femtoclaw/femtoclaw/gateway/broker"
 	"github.com/femtoclaw/femtoclaw/gateway/config"
+	"github.com/femtoclaw/femtoclaw/gateway/sdnotify"
 	"github.com/femtoclaw/femtoclaw/gateway/telemetry"
 	"github.com/femtoclaw/femtoclaw/journal"
 
@@ -127,6 +128,9 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 		Prefix:   cfg.MQTT.Prefix,
 		Logger:   log.With("component", "telemetry"),
 	})
+	hl := newHealth()
+	hl.watchPublisher(pub.Stats, publisherMaxStall)
+	publishCommissioning(cfg.Gateway.DataDir, pub.PublishRetained, log)
 
 	live := agent.NewLive()
 	core := agent.NewCore(agent.CoreOptions{
@@ -160,7 +164,8 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	grp.Go(func() error { return apiSrv.Serve(gctx, ln) })
 	grp.Go(func() error { return pub.Run(gctx) })
 	for _, dc := range cfg.Devices {
-		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name)}
+		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name),
+			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D()))}
 		grp.Go(func() error { return p.Run(gctx) })
 	}
 	for _, a := range agents {
@@ -168,6 +173,9 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	}
 	log.Info("gateway started", "id", cfg.Gateway.ID, "devices", len(devices), "capabilities", len(cfg.Capabilities), "agents", len(agents), "broker", brokerURL)
 	close(g.ready)
+	grp.Go(func() error {
+		return supervise(gctx, sdnotify.FromEnv(), hl, fmt.Sprintf("running: %d devices, %d agents", len(devices), len(agents)), log.With("component", "watchdog"))
+	})
 	err = grp.Wait()
 	log.Info("gateway stopped")
 	return err
@@ -202,6 +210,7 @@ type poller struct {
 	pub    *telemetry.Publisher
 	logger *slog.Logger
 	seq    uint64
+	alive  *heartbeat // beats once per cycle, for the watchdog
 }
 
 func (p *poller) Run(ctx context.Context) error {
@@ -220,6 +229,7 @@ func (p *poller) Run(ctx context.Context) error {
 	failing := false
 	for {
 		p.poll(ctx, names, units, &failing)
+		p.alive.beat()
 		select {
 		case <-ctx.Done():
 			return nil
