@@ -104,6 +104,47 @@ type DeviceConfig struct {
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// Points are the values this device exposes.
 	Points []PointConfig `yaml:"points" json:"points"`
+
+	// Modbus settings for awkward devices; each zero value means the default.
+
+	// AddressBase is how the device's documentation counts addresses: 0
+	// (default) as on the wire, or 1, where its register 1 is wire address
+	// 0. Every point address of this device is counted from this base.
+	AddressBase uint8 `yaml:"address_base" json:"address_base,omitempty"`
+	// MaxRegisters bounds the registers read by one request, 1-125.
+	// Default 125, the protocol's limit.
+	MaxRegisters uint16 `yaml:"max_registers" json:"max_registers,omitempty"`
+	// MaxBits bounds the coils or discrete inputs read by one request,
+	// 1-2000. Default 2000, the protocol's limit.
+	MaxBits uint16 `yaml:"max_bits" json:"max_bits,omitempty"`
+	// MaxGap is the most unused addresses one read request may bridge to
+	// cover two points. Default 16; 0 joins only adjacent points.
+	MaxGap *uint16 `yaml:"max_gap" json:"max_gap,omitempty"`
+	// OneRequestPerPoint reads every point with its own request, for
+	// devices that refuse reads spanning several values.
+	OneRequestPerPoint bool `yaml:"one_request_per_point" json:"one_request_per_point,omitempty"`
+	// Retries is how many times a request that timed out or lost its
+	// connection is repeated before the device counts as unreachable.
+	// Writes are never repeated. Default 0.
+	Retries uint8 `yaml:"retries" json:"retries,omitempty"`
+	// PauseAfterConnect is waited after a connection is made, before the
+	// first request, for devices that need time to settle. Default 0.
+	PauseAfterConnect Duration `yaml:"pause_after_connect" json:"pause_after_connect,omitempty"`
+	// TLS holds the certificates of a tcp+tls:// device (Modbus/TCP
+	// Security): the client's own certificate and key, and the CA or
+	// server certificate the device's certificate must chain to.
+	TLS *TLSConfig `yaml:"tls" json:"tls,omitempty"`
+}
+
+// TLSConfig names PEM files for a TLS connection to a device.
+type TLSConfig struct {
+	// CA is the CA certificate (or the device's own self-signed
+	// certificate, to pin it) the device's certificate is checked against.
+	CA string `yaml:"ca" json:"ca"`
+	// Cert is this gateway's client certificate.
+	Cert string `yaml:"cert" json:"cert"`
+	// Key is the private key of Cert.
+	Key string `yaml:"key" json:"key"`
 }
 
 // PointConfig describes one value on a device.
@@ -112,10 +153,12 @@ type PointConfig struct {
 	Name string `yaml:"name" json:"name"`
 	// Register is the Modbus table: "holding", "input", "coil" or "discrete".
 	Register string `yaml:"register" json:"register,omitempty"`
-	// Address is the first register or coil, counted from 0.
+	// Address is the first register or coil, counted from the device's
+	// address base (0 unless address_base says 1).
 	Address uint16 `yaml:"address" json:"address"`
-	// Type is how registers decode: uint16, int16, uint32, int32, float32;
-	// coils and discrete inputs are always bool. Default uint16.
+	// Type is how registers decode: uint16, int16, uint32, int32, float32,
+	// uint64, int64, float64, string, or bool with Bit; coils and discrete
+	// inputs are always bool. Default uint16.
 	Type string `yaml:"type" json:"type,omitempty"`
 	// Order is the byte order of a multi-register value, as the letters of a
 	// big-endian ABCD value on the wire: ABCD (default), CDAB, BADC or DCBA.
@@ -129,6 +172,16 @@ type PointConfig struct {
 	// Writable allows writes to this point at all; a capability is still
 	// needed to reach it. Input registers and discrete inputs never are.
 	Writable bool `yaml:"writable" json:"writable,omitempty"`
+
+	// Bit, with type bool on a holding or input register, is the bit of
+	// the register the point reads, 0 (least significant) to 15. Such a
+	// point is read-only.
+	Bit *uint8 `yaml:"bit" json:"bit,omitempty"`
+	// Length, with type string, is the string's length in bytes; it
+	// occupies (length+1)/2 registers, two characters each, the first in
+	// the high byte (order ABCD) or the low byte (order BADC). Trailing
+	// NUL bytes and spaces are dropped. A string point is read-only.
+	Length uint16 `yaml:"length" json:"length,omitempty"`
 }
 
 // Point returns the named point's configuration.

@@ -18,14 +18,16 @@ const (
 	KindInvalid Kind = iota
 	KindNumber
 	KindBool
+	KindString
 )
 
 // Value is one point value in engineering units: a number (after scale and
-// offset) or a boolean. The zero Value is invalid.
+// offset), a boolean or a string. The zero Value is invalid.
 type Value struct {
 	Kind   Kind
 	Number float64
 	Bool   bool
+	Text   string
 }
 
 // Number returns a numeric value.
@@ -34,10 +36,13 @@ func Number(f float64) Value { return Value{Kind: KindNumber, Number: f} }
 // Bool returns a boolean value.
 func Bool(b bool) Value { return Value{Kind: KindBool, Bool: b} }
 
+// String returns a string value.
+func String(s string) Value { return Value{Kind: KindString, Text: s} }
+
 // Valid reports whether v holds a value.
 func (v Value) Valid() bool { return v.Kind != KindInvalid }
 
-// Float returns v as a number: booleans are 0 or 1.
+// Float returns v as a number: booleans are 0 or 1, strings 0.
 func (v Value) Float() float64 {
 	if v.Kind == KindBool {
 		if v.Bool {
@@ -48,13 +53,15 @@ func (v Value) Float() float64 {
 	return v.Number
 }
 
-// Any returns v as float64, bool or nil, for expressions and JSON.
+// Any returns v as float64, bool, string or nil, for expressions and JSON.
 func (v Value) Any() any {
 	switch v.Kind {
 	case KindNumber:
 		return v.Number
 	case KindBool:
 		return v.Bool
+	case KindString:
+		return v.Text
 	}
 	return nil
 }
@@ -66,11 +73,13 @@ func (v Value) String() string {
 		return strconv.FormatFloat(v.Number, 'g', -1, 64)
 	case KindBool:
 		return strconv.FormatBool(v.Bool)
+	case KindString:
+		return strconv.Quote(v.Text)
 	}
 	return "invalid"
 }
 
-// MarshalJSON writes v as a JSON number, boolean or null.
+// MarshalJSON writes v as a JSON number, boolean, string or null.
 func (v Value) MarshalJSON() ([]byte, error) {
 	switch v.Kind {
 	case KindNumber:
@@ -80,11 +89,13 @@ func (v Value) MarshalJSON() ([]byte, error) {
 		return strconv.AppendFloat(nil, v.Number, 'g', -1, 64), nil
 	case KindBool:
 		return strconv.AppendBool(nil, v.Bool), nil
+	case KindString:
+		return json.Marshal(v.Text)
 	}
 	return []byte("null"), nil
 }
 
-// UnmarshalJSON reads a JSON number, boolean or null.
+// UnmarshalJSON reads a JSON number, boolean, string or null.
 func (v *Value) UnmarshalJSON(b []byte) error {
 	var x any
 	if err := json.Unmarshal(b, &x); err != nil {
@@ -97,8 +108,10 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 		*v = Number(t)
 	case bool:
 		*v = Bool(t)
+	case string:
+		*v = String(t)
 	default:
-		return fmt.Errorf("drivers: value must be a number, boolean or null, got %s", b)
+		return fmt.Errorf("drivers: value must be a number, boolean, string or null, got %s", b)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -56,7 +57,8 @@ func ParseTable(s string) (Table, error) {
 // Type is how the registers of a point decode.
 type Type uint8
 
-// The point types. Bool is the type of every coil and discrete input.
+// The point types. Bool is the type of every coil and discrete input, and
+// of a bit inside a register; String is text packed two bytes a register.
 const (
 	Uint16 Type = iota + 1
 	Int16
@@ -67,11 +69,12 @@ const (
 	Int64
 	Float64
 	Bool
+	String
 )
 
 var typeNames = [...]string{
 	Uint16: "uint16", Int16: "int16", Uint32: "uint32", Int32: "int32", Float32: "float32",
-	Uint64: "uint64", Int64: "int64", Float64: "float64", Bool: "bool",
+	Uint64: "uint64", Int64: "int64", Float64: "float64", Bool: "bool", String: "string",
 }
 
 // String returns the type's name as written in the config.
@@ -93,11 +96,15 @@ func ParseType(s string) (Type, error) {
 			return Type(t), nil
 		}
 	}
-	return 0, fmt.Errorf("modbus: unknown type %q (want uint16, int16, uint32, int32, float32, uint64, int64 or float64)", s)
+	return 0, fmt.Errorf("modbus: unknown type %q (want %s)", s, typeList)
 }
 
+// typeList names the types a register point may have, for messages.
+const typeList = "uint16, int16, uint32, int32, float32, uint64, int64, float64, string or bool with a bit"
+
 // Words returns how many 16-bit registers a value of type t occupies; Bool
-// occupies one bit and reports 1.
+// occupies one bit and reports 1, as does String, whose length is the
+// point's.
 func (t Type) Words() int {
 	switch t {
 	case Uint32, Int32, Float32:
@@ -228,7 +235,7 @@ func (c Codec) Encode(v float64) ([]uint16, drivers.Value, error) {
 // order o. 64-bit integers beyond 2^53 lose precision in the float64.
 func DecodeRaw(regs []uint16, t Type, o Order) (float64, error) {
 	n := t.Words()
-	if t == Bool || t == 0 || int(t) >= len(typeNames) {
+	if t == Bool || t == String || t == 0 || int(t) >= len(typeNames) {
 		return 0, fmt.Errorf("modbus: cannot decode registers as %s", t)
 	}
 	if o < ABCD || o > DCBA {
@@ -347,3 +354,26 @@ func regsToWire(regs []uint16) []byte {
 	}
 	return b
 }
+
+// DecodeString decodes registers holding text, two bytes a register: the
+// first byte in the high half of each register in order ABCD (and CDAB),
+// in the low half in order BADC (and DCBA). The text ends at the first NUL
+// byte; trailing spaces are dropped. Invalid UTF-8 is kept as it is.
+func DecodeString(regs []uint16, o Order) string {
+	b := make([]byte, 2*len(regs))
+	for i, r := range regs {
+		if o.swapBytes() {
+			binary.LittleEndian.PutUint16(b[2*i:], r)
+		} else {
+			binary.BigEndian.PutUint16(b[2*i:], r)
+		}
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(bytes.TrimRight(b, " "))
+}
+
+// DecodeBit reports whether bit n (0 is the least significant) of reg is
+// set.
+func DecodeBit(reg uint16, n uint8) bool { return n < 16 && reg&(1<<n) != 0 }

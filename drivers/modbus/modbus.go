@@ -1,16 +1,19 @@
-// Package modbus is the Modbus driver: Modbus TCP, RTU over a serial line,
-// and RTU framed over TCP or UDP, through github.com/simonvetter/modbus.
+// Package modbus is the Modbus driver: Modbus TCP (also over TLS), RTU over
+// a serial line, and RTU framed over TCP or UDP, through
+// github.com/simonvetter/modbus.
 //
 // A device is configured by URL:
 //
 //	tcp://host[:port]                  Modbus TCP (port 502 when omitted); also udp://
+//	tcp+tls://host[:port]              Modbus/TCP Security (port 802), certificates in tls:
 //	rtuovertcp://host:port             RTU frames over a TCP stream; also rtuoverudp://
 //	rtu:///dev/ttyUSB0?baud=19200&parity=none&databits=8&stopbits=2
 //
 // Each point names a table (holding, input, coil, discrete), a first address
-// counted from 0, a type and a byte order. Register values travel as
-// big-endian 16-bit words; a point of n words at address a occupies
-// registers a..a+n-1, and its bytes, in wire order, are:
+// counted from the device's address base (0, as on the wire, unless the
+// device sets address_base 1), a type and a byte order. Register values
+// travel as big-endian 16-bit words; a point of n words at wire address a
+// occupies registers a..a+n-1, and its bytes, in wire order, are:
 //
 //	          register a   register a+1
 //	ABCD        A  B          C  D        big endian
@@ -20,31 +23,43 @@
 //
 // where ABCD is the value's big-endian byte sequence. 64-bit types extend
 // the pattern to four words (CDAB and DCBA reverse all four). The
-// engineering value is raw*scale + offset.
+// engineering value is raw*scale + offset. A string packs two bytes a
+// register, the first in the high byte (ABCD) or the low byte (BADC); a
+// bool on a register is one bit of it (bit 0 the least significant). Both
+// are read-only.
 //
-// Connections are made lazily on first use and re-made after a transport
-// failure, but not sooner than a backoff (100ms doubling to 5s) after the
-// last failure: while it runs, calls fail at once with an error wrapping
-// drivers.ErrUnavailable. A Modbus exception is not a transport failure; it
-// is reported as an Exception and leaves the connection up.
+// Connections are made lazily on first use, followed by the device's pause
+// after connect, and re-made after a transport failure, but not sooner than
+// a backoff (100ms doubling to 5s) after the last failure: while it runs,
+// calls fail at once with an error wrapping drivers.ErrUnavailable. A read
+// that times out or loses its connection is repeated up to the device's
+// retries first; a write never is. A Modbus exception is not a transport
+// failure; it is reported as an Exception and leaves the connection up.
+//
+// Devices on one serial port (or one RTU-over-TCP gateway) share a single
+// connection and take turns on it; see link. A silent unit backs off on its
+// own and leaves the bus to the others.
 //
 // Read coalesces points of the same table into as few requests as the
-// protocol allows (125 registers or 2000 bits per request, bridging gaps of
-// up to 16 unused addresses). If the device refuses a coalesced request
-// with an exception, each of its points is read on its own, so only the
-// points the device really refuses are returned with a bad quality.
+// device's limits allow (by default the protocol's 125 registers or 2000
+// bits per request, bridging gaps of up to 16 unused addresses), or sends
+// one request per point when the device asks for it. If the device refuses
+// a coalesced request with an exception, each of its points is read on its
+// own, so only the points the device really refuses are returned with a bad
+// quality.
 package modbus
 
 import (
-	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/url"
-	"slices"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -55,13 +70,6 @@ import (
 )
 
 func init() { drivers.Register("modbus", New) }
-
-// Protocol limits and the driver's policy for coalescing reads.
-const (
-	maxRegisters = 125  // registers in one read request
-	maxBits      = 2000 // coils or discrete inputs in one read request
-	maxGap       = 16   // unused addresses bridged inside one request
-)
 
 // Reconnect backoff after a transport failure.
 const (
@@ -74,45 +82,71 @@ const (
 	defaultUnit    = 1
 	defaultTimeout = time.Second
 	defaultPort    = "502"
+	defaultTLSPort = "802"
 )
+
+// maxStringLength is the longest string point, in bytes: what one read
+// request can carry.
+const maxStringLength = 2 * maxRegisters
 
 // point is a validated PointConfig.
 type point struct {
 	name     string
 	table    Table
-	address  uint16
+	address  uint16 // on the wire, counted from 0
 	codec    Codec
+	bit      uint8 // the bit of a Bool register point
+	length   int   // the bytes of a String point
 	writable bool
 }
 
 // span is how many addresses of its table the point occupies.
 func (p *point) span() int {
-	if p.table.bits() {
+	switch {
+	case p.table.bits():
 		return 1
+	case p.codec.Type == String:
+		return (p.length + 1) / 2
 	}
 	return p.codec.Type.Words()
 }
 
+// decode turns the point's registers into its value.
+func (p *point) decode(regs []uint16) (drivers.Value, error) {
+	switch p.codec.Type {
+	case Bool:
+		return drivers.Bool(DecodeBit(regs[0], p.bit)), nil
+	case String:
+		s := DecodeString(regs, p.codec.Order)
+		if len(s) > p.length {
+			s = strings.TrimRight(s[:p.length], " ")
+		}
+		return drivers.String(s), nil
+	}
+	return p.codec.Decode(regs)
+}
+
 // Device is one Modbus device. It is safe for concurrent use; requests to
-// the device are serialised.
+// the device, and to every device sharing its bus, are serialised.
 type Device struct {
 	name    string
-	conf    mb.ClientConfiguration
 	unit    uint8
 	timeout time.Duration
+	retries int
+	pause   time.Duration
+	lim     limits
 	points  []point
 	byName  map[string]int
 	logger  *slog.Logger
 	now     func() time.Time
+	url     string
 
 	closed atomic.Bool
+	link   *link
 
-	// sem is held (a token in the channel) by the one goroutine that talks
-	// to the device; it guards every field below.
-	sem      chan struct{}
-	client   *mb.ModbusClient
+	// Guarded by the link's token.
 	failures int       // consecutive transport failures
-	retryAt  time.Time // no reconnect before this
+	retryAt  time.Time // no attempt before this
 	lastErr  error     // the last transport failure
 }
 
@@ -134,10 +168,12 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 		name:    cfg.Name,
 		unit:    cfg.Unit,
 		timeout: cfg.Timeout.D(),
+		retries: int(cfg.Retries),
+		pause:   cfg.PauseAfterConnect.D(),
+		lim:     defaultLimits,
 		byName:  make(map[string]int, len(cfg.Points)),
 		logger:  logger,
 		now:     time.Now,
-		sem:     make(chan struct{}, 1),
 	}
 	if d.unit == 0 {
 		d.unit = defaultUnit
@@ -159,16 +195,42 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 	if d.timeout < 0 {
 		devErr("timeout %s is negative", d.timeout)
 	}
+	if d.pause < 0 {
+		devErr("pause_after_connect %s is negative", d.pause)
+	}
+	if cfg.AddressBase > 1 {
+		devErr("address_base %d (want 0 or 1)", cfg.AddressBase)
+	}
+	if n := cfg.MaxRegisters; n > maxRegisters {
+		devErr("max_registers %d is more than the protocol's %d", n, maxRegisters)
+	} else if n > 0 {
+		d.lim.registers = int(n)
+	}
+	if n := cfg.MaxBits; n > maxBits {
+		devErr("max_bits %d is more than the protocol's %d", n, maxBits)
+	} else if n > 0 {
+		d.lim.bits = int(n)
+	}
+	if cfg.MaxGap != nil {
+		d.lim.gap = int(*cfg.MaxGap)
+	}
+	d.lim.single = cfg.OneRequestPerPoint
+
 	conf, err := clientConfig(cfg.URL)
 	if err != nil {
 		devErr("url %q: %v", cfg.URL, err)
 	}
 	conf.Timeout = d.timeout
 	conf.Logger = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
-	d.conf = conf
+	if scheme, _, _ := cutScheme(cfg.URL); scheme == "tcp+tls" || cfg.TLS != nil {
+		if err := loadTLS(&conf, scheme, cfg.TLS); err != nil {
+			devErr("tls: %v", err)
+		}
+	}
+	d.url = conf.URL
 
 	for _, pc := range cfg.Points {
-		p, perrs := parsePoint(pc)
+		p, perrs := parsePoint(pc, cfg.AddressBase)
 		for _, e := range perrs {
 			devErr("point %q: %v", pc.Name, e)
 		}
@@ -180,19 +242,65 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 			devErr("point %q: defined twice", pc.Name)
 			continue
 		}
+		if len(perrs) == 0 {
+			limit, what := d.lim.registers, "max_registers"
+			if p.table.bits() {
+				limit, what = d.lim.bits, "max_bits"
+			}
+			if p.span() > limit {
+				devErr("point %q: spans %d addresses, more than one request may read (%s %d)", pc.Name, p.span(), what, limit)
+			}
+		}
 		d.byName[pc.Name] = len(d.points)
 		d.points = append(d.points, p)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	l, err := joinLink(d, conf)
+	if err != nil {
+		return nil, fmt.Errorf("modbus: device %q: url %q: %w", cfg.Name, cfg.URL, err)
+	}
+	d.link = l
 	return d, nil
 }
 
-// parsePoint validates one point and returns every problem it has.
-func parsePoint(pc drivers.PointConfig) (point, []error) {
+// loadTLS reads the certificates of a tcp+tls device into conf.
+func loadTLS(conf *mb.ClientConfiguration, scheme string, tc *drivers.TLSConfig) error {
+	if scheme != "tcp+tls" {
+		return errors.New("applies only to a tcp+tls:// device")
+	}
+	if tc == nil || tc.CA == "" || tc.Cert == "" || tc.Key == "" {
+		return errors.New("a tcp+tls device needs ca, cert and key (Modbus/TCP Security authenticates both ends)")
+	}
+	pair, err := tls.LoadX509KeyPair(tc.Cert, tc.Key)
+	if err != nil {
+		return fmt.Errorf("client certificate: %w", err)
+	}
+	pem, err := os.ReadFile(tc.CA)
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("ca: no PEM certificate in %s", tc.CA)
+	}
+	conf.TLSClientCert, conf.TLSRootCAs = &pair, pool
+	return nil
+}
+
+// parsePoint validates one point, its address counted from base, and
+// returns every problem it has.
+func parsePoint(pc drivers.PointConfig, base uint8) (point, []error) {
 	var errs []error
 	p := point{name: pc.Name, address: pc.Address, writable: pc.Writable}
+	if base == 1 {
+		if pc.Address == 0 {
+			errs = append(errs, errors.New("address 0 does not exist on a device counting from 1"))
+		} else {
+			p.address--
+		}
+	}
 	t, err := ParseTable(pc.Register)
 	if pc.Register == "" {
 		errs = append(errs, errors.New("register is missing (want holding, input, coil or discrete)"))
@@ -213,25 +321,49 @@ func parsePoint(pc drivers.PointConfig) (point, []error) {
 		if pc.Type != "" && !strings.EqualFold(pc.Type, "bool") {
 			errs = append(errs, fmt.Errorf("type %q not allowed: a %s is always bool", pc.Type, t))
 		}
-		if pc.Order != "" || pc.Scale != 0 || pc.Offset != 0 {
-			errs = append(errs, fmt.Errorf("order, scale and offset do not apply to a %s", t))
+		if pc.Order != "" || pc.Scale != 0 || pc.Offset != 0 || pc.Bit != nil || pc.Length != 0 {
+			errs = append(errs, fmt.Errorf("order, scale, offset, bit and length do not apply to a %s", t))
 		}
 		p.codec = Codec{Type: Bool, Order: ABCD, Scale: 1}
 	} else if t != 0 {
 		typ, err := ParseType(pc.Type)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("unknown type %q (want uint16, int16, uint32, int32, float32, uint64, int64 or float64)", pc.Type))
-		case typ == Bool:
-			errs = append(errs, fmt.Errorf("type bool is only for coils and discrete inputs"))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("unknown type %q (want %s)", pc.Type, typeList))
 		}
 		ord, err := ParseOrder(pc.Order)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("unknown order %q (want ABCD, CDAB, BADC or DCBA)", pc.Order))
 		}
 		p.codec.Type, p.codec.Order = typ, ord
-		if int(pc.Address)+typ.Words() > 0x10000 {
-			errs = append(errs, fmt.Errorf("%s at address %d runs past register 65535", typ, pc.Address))
+		switch typ {
+		case Bool:
+			if pc.Bit == nil {
+				errs = append(errs, errors.New("type bool on a register needs bit (0-15); coils and discrete inputs are bool already"))
+			} else if *pc.Bit > 15 {
+				errs = append(errs, fmt.Errorf("bit %d out of range (want 0-15)", *pc.Bit))
+			} else {
+				p.bit = *pc.Bit
+			}
+		case String:
+			if pc.Length == 0 || pc.Length > maxStringLength {
+				errs = append(errs, fmt.Errorf("type string needs length, 1-%d bytes", maxStringLength))
+			}
+			p.length = int(pc.Length)
+		}
+		if typ != Bool && pc.Bit != nil {
+			errs = append(errs, errors.New("bit applies only to type bool"))
+		}
+		if typ != String && pc.Length != 0 {
+			errs = append(errs, errors.New("length applies only to type string"))
+		}
+		if (typ == Bool || typ == String) && (pc.Scale != 0 || pc.Offset != 0) {
+			errs = append(errs, fmt.Errorf("scale and offset do not apply to a %s", typ))
+		}
+		if (typ == Bool || typ == String) && pc.Writable {
+			errs = append(errs, fmt.Errorf("a %s point is read-only", typ))
+		}
+		if typ != 0 && int(p.address)+p.span() > 0x10000 {
+			errs = append(errs, fmt.Errorf("%s at address %d runs past the last register", typ, pc.Address))
 		}
 	}
 	if pc.Writable && (t == Input || t == Discrete) {
@@ -240,15 +372,20 @@ func parsePoint(pc drivers.PointConfig) (point, []error) {
 	return p, errs
 }
 
+// cutScheme splits a URL at its "://".
+func cutScheme(raw string) (scheme, rest string, ok bool) {
+	return strings.Cut(raw, "://")
+}
+
 // clientConfig turns a device URL into the client library's configuration.
 func clientConfig(raw string) (mb.ClientConfiguration, error) {
 	var conf mb.ClientConfiguration
-	scheme, rest, ok := strings.Cut(raw, "://")
+	scheme, rest, ok := cutScheme(raw)
 	if !ok {
 		return conf, errors.New("want scheme://address, e.g. tcp://192.168.1.10:502")
 	}
 	switch scheme {
-	case "tcp", "udp", "rtuovertcp", "rtuoverudp":
+	case "tcp", "udp", "rtuovertcp", "rtuoverudp", "tcp+tls":
 		if strings.ContainsAny(rest, "/?#") {
 			return conf, fmt.Errorf("want %s://host:port", scheme)
 		}
@@ -256,6 +393,9 @@ func clientConfig(raw string) (mb.ClientConfiguration, error) {
 		if err != nil {
 			// A bare host, or a bare IPv6 address in brackets.
 			host, port = strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]"), defaultPort
+			if scheme == "tcp+tls" {
+				port = defaultTLSPort
+			}
 		}
 		if host == "" {
 			return conf, errors.New("host is empty")
@@ -310,15 +450,14 @@ func clientConfig(raw string) (mb.ClientConfiguration, error) {
 				return conf, fmt.Errorf("unknown setting %q (want baud, databits, stopbits or parity)", k)
 			}
 		}
-	case "tcp+tls":
-		return conf, errors.New("tcp+tls is not supported yet")
 	default:
-		return conf, fmt.Errorf("unsupported scheme %q (want tcp, udp, rtu, rtuovertcp or rtuoverudp)", scheme)
+		return conf, fmt.Errorf("unsupported scheme %q (want tcp, tcp+tls, udp, rtu, rtuovertcp or rtuoverudp)", scheme)
 	}
 	return conf, nil
 }
 
-// acquire takes the right to talk to the device, or gives up with ctx.
+// acquire takes the right to talk over the device's link, or gives up with
+// ctx.
 func (d *Device) acquire(ctx context.Context) error {
 	if d.closed.Load() {
 		return ErrClosed
@@ -326,79 +465,72 @@ func (d *Device) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	select {
-	case d.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := d.link.acquire(ctx); err != nil {
+		return err
 	}
 	if d.closed.Load() {
-		<-d.sem
+		d.link.release()
 		return ErrClosed
 	}
 	return nil
 }
 
-func (d *Device) release() { <-d.sem }
+func (d *Device) release() { d.link.release() }
 
-// errDialTimeout reports a connection attempt that outlived the timeout.
-var errDialTimeout = errors.New("connect timed out")
-
-// connect returns a connected client, dialing if needed. The caller holds
-// the semaphore.
-func (d *Device) connect(ctx context.Context) (*mb.ModbusClient, error) {
-	if d.client != nil {
-		return d.client, nil
-	}
+// ready fails fast while the device is backing off. The caller holds the
+// token.
+func (d *Device) ready() error {
 	if now := d.now(); now.Before(d.retryAt) {
-		return nil, fmt.Errorf("modbus: device %q: %w: %v (next attempt in %s)",
+		return fmt.Errorf("modbus: device %q: %w: %v (next attempt in %s)",
 			d.name, drivers.ErrUnavailable, d.lastErr, d.retryAt.Sub(now).Round(time.Millisecond))
 	}
-	c, err := mb.NewClient(&d.conf)
-	if err != nil {
-		return nil, fmt.Errorf("modbus: device %q: %w", d.name, err)
-	}
-	if err := c.SetUnitId(d.unit); err != nil {
-		return nil, fmt.Errorf("modbus: device %q: %w", d.name, err)
-	}
-	// The library dials with a fixed 5s timeout and no context: dial in
-	// the background and abandon an attempt that takes too long.
-	done := make(chan error, 1)
-	go func() { done <- c.Open() }()
-	timer := time.NewTimer(d.timeout)
-	defer timer.Stop()
-	abandon := func() {
-		go func() {
-			if <-done == nil {
-				c.Close()
-			}
-		}()
-	}
-	select {
-	case err = <-done:
-	case <-timer.C:
-		abandon()
-		err = errDialTimeout
-	case <-ctx.Done():
-		abandon()
-		return nil, ctx.Err()
-	}
-	if err != nil {
-		return nil, d.fail(err)
-	}
-	d.client = c
-	d.logger.Debug("modbus connected", "url", d.conf.URL)
-	return c, nil
+	return nil
 }
 
-// fail records a transport failure: the client is dropped and the next
-// attempt waits out the backoff. It returns the error for the caller.
-func (d *Device) fail(err error) error {
-	if d.client != nil {
-		d.client.Close()
-		d.client = nil
+// request runs one Modbus request with the device's unit id over its link,
+// connecting first if needed. A transport failure drops the link (unless a
+// bus only heard nothing from this unit) and, for a repeatable request, is
+// retried up to the device's retries; then it counts against the device.
+// Exceptions come back as Exception. The caller holds the token and has
+// checked ready.
+func (d *Device) request(ctx context.Context, repeatable bool, fn func(c *mb.ModbusClient) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := d.link.connect(ctx, d.timeout, d.pause)
+		if err == nil {
+			if err = c.SetUnitId(d.unit); err == nil {
+				err = fn(c)
+			}
+			if err == nil {
+				d.succeed()
+				return nil
+			}
+			if ex, ok := exception(err); ok {
+				d.succeed()
+				return ex
+			}
+			if errors.Is(err, mb.ErrUnexpectedParameters) || errors.Is(err, mb.ErrConfigurationError) {
+				return fmt.Errorf("modbus: device %q: %w", d.name, err)
+			}
+			var me mb.Error
+			if !d.link.bus() || !errors.As(err, &me) {
+				d.link.drop()
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !repeatable || attempt >= d.retries {
+			return d.fail(err)
+		}
+		d.logger.Debug("modbus request failed; retrying", "attempt", attempt+1, "err", err)
 	}
+}
+
+// fail records a transport failure: the next attempt waits out the
+// backoff. It returns the error for the caller.
+func (d *Device) fail(err error) error {
 	if d.failures == 0 {
-		d.logger.Warn("modbus device unreachable", "url", d.conf.URL, "err", err)
+		d.logger.Warn("modbus device unreachable", "url", d.url, "unit", d.unit, "err", err)
 	}
 	d.failures++
 	backoff := maxBackoff
@@ -413,26 +545,9 @@ func (d *Device) fail(err error) error {
 // succeed records a request the device answered.
 func (d *Device) succeed() {
 	if d.failures > 0 {
-		d.logger.Info("modbus device reachable again", "url", d.conf.URL, "after_failures", d.failures)
+		d.logger.Info("modbus device reachable again", "url", d.url, "unit", d.unit, "after_failures", d.failures)
 	}
 	d.failures, d.retryAt, d.lastErr = 0, time.Time{}, nil
-}
-
-// classify sorts the error of one request: nil and exceptions leave the
-// connection up; anything else is a transport failure.
-func (d *Device) classify(err error) error {
-	if err == nil {
-		d.succeed()
-		return nil
-	}
-	if ex, ok := exception(err); ok {
-		d.succeed()
-		return ex
-	}
-	if errors.Is(err, mb.ErrUnexpectedParameters) {
-		return fmt.Errorf("modbus: device %q: %w", d.name, err)
-	}
-	return d.fail(err)
 }
 
 // lookup resolves point names; none means every point.
@@ -455,48 +570,6 @@ func (d *Device) lookup(names []string) ([]*point, error) {
 	return pts, nil
 }
 
-// block is one read request covering several points of a table.
-type block struct {
-	table   Table
-	start   uint16
-	count   int
-	members []int // indexes into the points being read
-}
-
-// plan groups points into as few read requests as the limits allow.
-func plan(pts []*point) []block {
-	var blocks []block
-	for _, t := range []Table{Holding, Input, Coil, Discrete} {
-		var idx []int
-		for i, p := range pts {
-			if p.table == t {
-				idx = append(idx, i)
-			}
-		}
-		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(pts[a].address, pts[b].address) })
-		limit := maxRegisters
-		if t.bits() {
-			limit = maxBits
-		}
-		var cur *block
-		for _, i := range idx {
-			p := pts[i]
-			start, end := int(p.address), int(p.address)+p.span()
-			if cur != nil {
-				curEnd := int(cur.start) + cur.count
-				if start <= curEnd+maxGap && max(curEnd, end)-int(cur.start) <= limit {
-					cur.count = max(curEnd, end) - int(cur.start)
-					cur.members = append(cur.members, i)
-					continue
-				}
-			}
-			blocks = append(blocks, block{table: t, start: p.address, count: end - start, members: []int{i}})
-			cur = &blocks[len(blocks)-1]
-		}
-	}
-	return blocks
-}
-
 // Read reads the named points, or every point when names is empty. Points
 // the device refuses with an exception come back with QualityBad; an
 // unreachable device fails the whole call with an error wrapping
@@ -510,16 +583,15 @@ func (d *Device) Read(ctx context.Context, names []string) ([]drivers.Reading, e
 		return nil, err
 	}
 	defer d.release()
-	c, err := d.connect(ctx)
-	if err != nil {
+	if err := d.ready(); err != nil {
 		return nil, err
 	}
 	out := make([]drivers.Reading, len(pts))
-	for _, b := range plan(pts) {
+	for _, b := range plan(pts, d.lim) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		err := d.readBlock(c, b, pts, out)
+		err := d.readBlock(ctx, b, pts, out)
 		var ex Exception
 		if errors.As(err, &ex) && len(b.members) > 1 {
 			// Maybe a bridged gap the device does not serve: read each
@@ -527,7 +599,7 @@ func (d *Device) Read(ctx context.Context, names []string) ([]drivers.Reading, e
 			for _, i := range b.members {
 				p := pts[i]
 				single := block{table: b.table, start: p.address, count: p.span(), members: []int{i}}
-				err = d.readBlock(c, single, pts, out)
+				err = d.readBlock(ctx, single, pts, out)
 				if errors.As(err, &ex) {
 					err = nil
 				}
@@ -547,24 +619,25 @@ func (d *Device) Read(ctx context.Context, names []string) ([]drivers.Reading, e
 
 // readBlock performs one read request and fills in the readings of its
 // members; on an exception they are marked bad and the exception returned.
-func (d *Device) readBlock(c *mb.ModbusClient, b block, pts []*point, out []drivers.Reading) error {
+func (d *Device) readBlock(ctx context.Context, b block, pts []*point, out []drivers.Reading) error {
 	var (
 		regs []uint16
 		bits []bool
-		err  error
 	)
-	switch b.table {
-	case Holding:
-		regs, err = c.ReadRegisters(b.start, uint16(b.count), mb.HOLDING_REGISTER)
-	case Input:
-		regs, err = c.ReadRegisters(b.start, uint16(b.count), mb.INPUT_REGISTER)
-	case Coil:
-		bits, err = c.ReadCoils(b.start, uint16(b.count))
-	case Discrete:
-		bits, err = c.ReadDiscreteInputs(b.start, uint16(b.count))
-	}
+	err := d.request(ctx, true, func(c *mb.ModbusClient) (err error) {
+		switch b.table {
+		case Holding:
+			regs, err = c.ReadRegisters(b.start, uint16(b.count), mb.HOLDING_REGISTER)
+		case Input:
+			regs, err = c.ReadRegisters(b.start, uint16(b.count), mb.INPUT_REGISTER)
+		case Coil:
+			bits, err = c.ReadCoils(b.start, uint16(b.count))
+		case Discrete:
+			bits, err = c.ReadDiscreteInputs(b.start, uint16(b.count))
+		}
+		return err
+	})
 	now := d.now()
-	err = d.classify(err)
 	var ex Exception
 	if errors.As(err, &ex) {
 		for _, i := range b.members {
@@ -580,15 +653,18 @@ func (d *Device) readBlock(c *mb.ModbusClient, b block, pts []*point, out []driv
 		p := pts[i]
 		off := int(p.address - b.start)
 		r := drivers.Reading{Point: p.name, Time: now}
-		if b.table.bits() {
+		switch {
+		case b.table.bits() && off < len(bits):
 			r.Value = drivers.Bool(bits[off])
-		} else {
-			v, err := p.codec.Decode(regs[off : off+p.span()])
+		case !b.table.bits() && off+p.span() <= len(regs):
+			v, err := p.decode(regs[off : off+p.span()])
 			if err != nil {
 				r.Quality = drivers.QualityBad
 			} else {
 				r.Value = v
 			}
+		default:
+			r.Quality = drivers.QualityBad // a short answer
 		}
 		out[i] = r
 	}
@@ -644,9 +720,9 @@ func (d *Device) writable(name string) (*point, error) {
 }
 
 // Write writes a resolved value: its registers with function 16 (write
-// multiple registers), or its coil with function 5. An exception from the
-// device is returned as an Exception; an unreachable device as an error
-// wrapping drivers.ErrUnavailable.
+// multiple registers), or its coil with function 5. It is never repeated.
+// An exception from the device is returned as an Exception; an unreachable
+// device as an error wrapping drivers.ErrUnavailable.
 func (d *Device) Write(ctx context.Context, name string, e drivers.Encoded) error {
 	p, err := d.writable(name)
 	if err != nil {
@@ -663,35 +739,31 @@ func (d *Device) Write(ctx context.Context, name string, e drivers.Encoded) erro
 		return err
 	}
 	defer d.release()
-	c, err := d.connect(ctx)
-	if err != nil {
+	if err := d.ready(); err != nil {
 		return err
 	}
-	if p.table.bits() {
-		err = c.WriteCoil(p.address, e.Wire[0] == 1)
-	} else {
-		err = c.WriteRegisters(p.address, wireToRegs(e.Wire))
-	}
-	err = d.classify(err)
+	err = d.request(ctx, false, func(c *mb.ModbusClient) error {
+		if p.table.bits() {
+			return c.WriteCoil(p.address, e.Wire[0] == 1)
+		}
+		return c.WriteRegisters(p.address, wireToRegs(e.Wire))
+	})
 	if ex := Exception(0); errors.As(err, &ex) {
 		return fmt.Errorf("modbus: device %q: write %s: %w", d.name, name, ex)
 	}
 	return err
 }
 
-// Close closes the connection; the device cannot be used afterwards.
+// Close closes the connection (a shared bus when its last device closes);
+// the device cannot be used afterwards.
 func (d *Device) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
-	d.sem <- struct{}{}
-	defer d.release()
-	if d.client != nil {
-		err := d.client.Close()
-		d.client = nil
-		if err != nil {
-			return fmt.Errorf("modbus: device %q: close: %w", d.name, err)
-		}
+	d.link.sem <- struct{}{}
+	defer d.link.release()
+	if err := d.link.leave(d); err != nil {
+		return fmt.Errorf("modbus: device %q: close: %w", d.name, err)
 	}
 	return nil
 }

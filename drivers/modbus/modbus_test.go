@@ -73,20 +73,20 @@ func TestNewValidates(t *testing.T) {
 		{"no scheme", base(func(c *drivers.DeviceConfig) { c.URL = "127.0.0.1:502" }), []string{`url "127.0.0.1:502"`, "scheme"}},
 		{"bad scheme", base(func(c *drivers.DeviceConfig) { c.URL = "http://x" }), []string{`unsupported scheme "http"`}},
 		{"bad port", base(func(c *drivers.DeviceConfig) { c.URL = "tcp://x:99999" }), []string{"bad port"}},
-		{"tls", base(func(c *drivers.DeviceConfig) { c.URL = "tcp+tls://x:802" }), []string{"not supported"}},
+		{"tls without certificates", base(func(c *drivers.DeviceConfig) { c.URL = "tcp+tls://x:802" }), []string{"needs ca, cert and key"}},
 		{"rtu bad parity", base(func(c *drivers.DeviceConfig) { c.URL = "rtu:///dev/ttyS0?parity=mark" }), []string{"bad parity"}},
 		{"rtu unknown key", base(func(c *drivers.DeviceConfig) { c.URL = "rtu:///dev/ttyS0?speed=9600" }), []string{`unknown setting "speed"`}},
 		{"unit", base(func(c *drivers.DeviceConfig) { c.Unit = 250 }), []string{"unit 250"}},
 		{"unknown register", base(pt(drivers.PointConfig{Name: "p", Register: "holdings"})), []string{`point "p"`, `unknown register "holdings"`}},
 		{"missing register", base(pt(drivers.PointConfig{Name: "p"})), []string{`point "p"`, "register is missing"}},
 		{"unknown type", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Type: "flaot32"})), []string{`point "p"`, `unknown type "flaot32"`}},
-		{"bool register", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Type: "bool"})), []string{"only for coils"}},
+		{"bool register", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Type: "bool"})), []string{"needs bit"}},
 		{"unknown order", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Type: "int32", Order: "ABDC"})), []string{`unknown order "ABDC"`}},
 		{"coil with type", base(pt(drivers.PointConfig{Name: "p", Register: "coil", Type: "uint16"})), []string{"always bool"}},
 		{"coil with scale", base(pt(drivers.PointConfig{Name: "p", Register: "coil", Scale: 2})), []string{"do not apply"}},
 		{"writable input", base(pt(drivers.PointConfig{Name: "p", Register: "input", Writable: true})), []string{"input cannot be writable"}},
 		{"writable discrete", base(pt(drivers.PointConfig{Name: "p", Register: "discrete", Writable: true})), []string{"discrete cannot be writable"}},
-		{"past the end", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Address: 65535, Type: "float32"})), []string{"past register 65535"}},
+		{"past the end", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Address: 65535, Type: "float32"})), []string{"runs past the last register"}},
 		{"last register", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Address: 65534, Type: "float32"})), nil},
 		{"nan scale", base(pt(drivers.PointConfig{Name: "p", Register: "holding", Scale: math.NaN()})), []string{"finite"}},
 		{"duplicate", base(func(c *drivers.DeviceConfig) { c.Points = append(c.Points, c.Points[0]) }), []string{`point "level": defined twice`}},
@@ -196,7 +196,7 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := plan(tc.pts)
+			got := plan(tc.pts, defaultLimits)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d blocks %+v, want %d %+v", len(got), got, len(tc.want), tc.want)
 			}
