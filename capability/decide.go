@@ -1,36 +1,50 @@
 package capability
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
-
-	"github.com/femtoclaw/femtoclaw/drivers"
+	"time"
 )
 
 // Result codes.
 const (
-	codeDenied = "denied"
-	codeFailed = "failed"
+	codeDenied  = "denied"
+	codePending = "pending"
+	codeFailed  = "failed"
 )
 
 // Decide decides one call by principal p against the live data in snap. It
-// checks, stopping at the first refusal: that the capability exists by its
-// exact bytes, that p may call it, that the arguments are one strict JSON
-// object valid against the capability's schema, and for a write that the
-// value, and the value the device's Resolver encodes from it, lie within
-// the capability's range. Only an allowed Decision carries an Action.
+// checks, stopping at the first refusal:
 //
-// Decide is pure and deterministic: it does no I/O, reads no clock (time,
-// where a rule needs it, comes from snap) and compiles nothing.
+//	1 the capability exists by its exact bytes        else unknown_capability
+//	2 p may call it                                   else not_allowed
+//	3 the arguments are one strict JSON object valid  else invalid_arguments
+//	  against the capability's schema
+//	4 values: a write's value within [min, max] and   else out_of_range
+//	  its allowed values, before and after resolving;
+//	  a sequence's arguments likewise, every step
+//	  resolved; a pulse's values fixed at New
+//	5 a write's step from the point's live value      else step_too_large
+//	6 cooldown and rates over snap.Admitted           else rate_limited
+//	7 every interlock over snap.Values and the args   else interlock
+//	8 approval, for a capability that needs one:
+//	  no snap.Approval                                -> pending (Proposed, Digest)
+//	  the approver is the proposer                    else self_approval
+//	  the approver may call the capability            else not_allowed
+//	  snap.Time is before the approval's expiry       else approval_expired
+//	  the approval's digest is the resolved action's  else approval_mismatch
+//	9 allow: an Authorized action and its Digest
+//
+// Decide is pure and deterministic: it does no I/O, reads no clock (its
+// time is snap.Time) and compiles nothing, so a recorded (config, principal,
+// call, snapshot) re-decides identically.
 func (g *Gate) Decide(p Principal, c Call, snap Snapshot) Decision {
 	d := Decision{Principal: p, Call: c, Snapshot: snap}
 	if g == nil {
 		return d.deny(ReasonUnknownCapability, "no capabilities are configured")
 	}
+	d.Config = g.digest
 
 	// 1 The name matches byte for byte: no case folding, no normalisation,
 	// no trimming.
@@ -41,17 +55,17 @@ func (g *Gate) Decide(p Principal, c Call, snap Snapshot) Decision {
 	d.Capability = e.spec.Name
 
 	// 2 Deny by default: a principal with no list may call nothing.
-	if _, ok := g.allow[p][e.spec.Name]; !ok {
+	if !g.allowed(p, e.spec.Name) {
 		return d.deny(ReasonNotAllowed, "principal "+quoteShort(string(p))+" may not call "+strconv.Quote(e.spec.Name))
 	}
 
 	// 3 The arguments.
 	var args map[string]any
 	if c.Args == "" {
-		// Empty argument text means {} for a read, which takes no
-		// arguments anyway (models often send "" then); a write needs its
-		// value, so for a write it is invalid_arguments.
-		if e.spec.Kind != KindRead {
+		// Empty argument text means {} for a capability that takes no
+		// arguments (models often send "" then); for one that does, it is
+		// invalid_arguments.
+		if e.spec.Kind == KindWrite || len(e.args) > 0 {
 			return d.deny(ReasonInvalidArguments, "empty arguments")
 		}
 		args = map[string]any{}
@@ -65,74 +79,95 @@ func (g *Gate) Decide(p Principal, c Call, snap Snapshot) Decision {
 		return d.deny(ReasonInvalidArguments, e.explain(args))
 	}
 
+	// 4, 5 The values.
+	var (
+		act    *Authorized
+		argv   map[string]any
+		reason Reason
+		detail string
+	)
 	switch e.spec.Kind {
 	case KindRead:
-		d.Outcome = Allow
-		d.Action = &Authorized{capability: e.spec.Name, kind: KindRead, reads: e.reads}
-		return d
+		act = &Authorized{capability: e.spec.Name, kind: KindRead, reads: e.reads}
 	case KindWrite:
-		return e.decideWrite(d, args[e.spec.Argument])
+		act, argv, reason, detail = e.resolveWrite(args[e.spec.Argument], &snap)
+	case KindPulse:
+		act = e.pulseAction()
+	case KindSequence:
+		act, argv, reason, detail = e.resolveSequence(args)
+	default:
+		// New admits no other kind.
+		return d.deny(ReasonUnknownCapability, "capability of unknown kind "+strconv.Quote(string(e.spec.Kind)))
 	}
-	// New admits no other kind.
-	return d.deny(ReasonUnknownCapability, "capability of unknown kind "+strconv.Quote(string(e.spec.Kind)))
+	if reason != ReasonNone {
+		return d.deny(reason, detail)
+	}
+
+	// 6 Cooldown and rates; 7 interlocks.
+	if reason, detail = e.limits.checkUsage(p, &snap); reason != ReasonNone {
+		return d.deny(reason, detail)
+	}
+	if reason, detail = e.limits.checkInterlocks(argv, &snap); reason != ReasonNone {
+		return d.deny(reason, detail)
+	}
+
+	// 8 Approval; 9 allow.
+	d.Digest = act.Digest()
+	a := snap.Approval
+	switch {
+	case !e.limits.approval && a == nil:
+	case !e.limits.approval:
+		return d.deny(ReasonApprovalMismatch, "approval "+quoteShort(a.ID)+" for a capability that needs none")
+	case a == nil:
+		d.Outcome, d.Reason, d.Detail = Pending, ReasonPendingApproval, "waits for an operator's approval"
+		d.Proposed = act
+		return d
+	case a.Approver == p:
+		return d.deny(ReasonSelfApproval, "principal "+quoteShort(string(p))+" may not approve its own call")
+	case !g.allowed(a.Approver, e.spec.Name):
+		return d.deny(ReasonNotAllowed, "approver "+quoteShort(string(a.Approver))+" may not call "+strconv.Quote(e.spec.Name))
+	case !snap.Time.Before(a.Expires):
+		return d.deny(ReasonApprovalExpired, "approval "+quoteShort(a.ID)+" expired at "+a.Expires.Format(time.RFC3339Nano))
+	case a.Digest != d.Digest:
+		return d.deny(ReasonApprovalMismatch, "approval "+quoteShort(a.ID)+" names action "+quoteShort(a.Digest)+", the call resolves to "+d.Digest)
+	}
+	d.Outcome = Allow
+	d.Action = act
+	return d
 }
 
-// decideWrite checks a write's value against its range, resolves it
-// through the device and authorises the resolved value.
-func (e *entry) decideWrite(d Decision, raw any) Decision {
-	var v drivers.Value
-	switch t := raw.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(t), 64)
-		if e.boolean || err != nil {
-			return d.deny(ReasonInvalidArguments, "argument is not a "+e.argType())
-		}
-		v = drivers.Number(f)
-	case bool:
-		if !e.boolean {
-			return d.deny(ReasonInvalidArguments, "argument is not a "+e.argType())
-		}
-		v = drivers.Bool(t)
-	default:
-		return d.deny(ReasonInvalidArguments, "argument is not a "+e.argType())
-	}
+// allowed reports whether p's allow list names the capability.
+func (g *Gate) allowed(p Principal, name string) bool {
+	_, ok := g.allow[p][name]
+	return ok
+}
 
-	// 4 The range, before and after resolving.
+// resolveWrite checks a write's value against its range, allowed values
+// and step, and resolves it through the device.
+func (e *entry) resolveWrite(raw any, snap *Snapshot) (*Authorized, map[string]any, Reason, string) {
+	v, ok := argValue(raw, e.boolean)
+	if !ok {
+		return nil, nil, ReasonInvalidArguments, "argument is not a " + e.argType()
+	}
 	if !e.inRange(v.Float()) {
-		return d.deny(ReasonOutOfRange, fmt.Sprintf("value %s outside [%s, %s]", v, formatFloat(e.min), formatFloat(e.max)))
+		return nil, nil, ReasonOutOfRange, fmt.Sprintf("value %s outside [%s, %s]", v, formatFloat(e.min), formatFloat(e.max))
 	}
-	enc, err := e.resolver.Resolve(e.spec.Point, v)
-	if err != nil {
-		if errors.Is(err, drivers.ErrValue) {
-			return d.deny(ReasonOutOfRange, "resolve: "+err.Error())
-		}
-		return d.deny(ReasonInvalidArguments, "resolve: "+err.Error())
+	if !e.limits.inEnum(v.Float()) {
+		return nil, nil, ReasonOutOfRange, fmt.Sprintf("value %s is not one of the allowed values", v)
 	}
-	// A resolver that returns something other than the kind asked for, no
-	// wire bytes or a flipped boolean is broken; refuse rather than guess.
-	switch {
-	case enc.Value.Kind != v.Kind:
-		return d.deny(ReasonDeviceError, "resolve: returned a value of another kind")
-	case len(enc.Wire) == 0:
-		return d.deny(ReasonDeviceError, "resolve: returned no wire bytes")
-	case v.Kind == drivers.KindBool && enc.Value.Bool != v.Bool:
-		return d.deny(ReasonDeviceError, "resolve: returned another boolean")
+	enc, r, detail := resolveChecked(e.resolver, e.spec.Point, v, e.min, e.max)
+	if r != ReasonNone {
+		return nil, nil, r, detail
 	}
-	if !e.inRange(enc.Value.Float()) {
-		return d.deny(ReasonOutOfRange, fmt.Sprintf("resolved value %s outside [%s, %s]", enc.Value, formatFloat(e.min), formatFloat(e.max)))
+	if r, detail := e.checkStep(enc.Value.Float(), snap); r != ReasonNone {
+		return nil, nil, r, detail
 	}
-
-	// 5 Allow the resolved action. The wire bytes are copied so that the
-	// resolver cannot change what was authorised.
-	d.Outcome = Allow
-	d.Action = &Authorized{
-		capability: e.spec.Name,
-		kind:       KindWrite,
-		device:     e.spec.Device,
-		point:      e.spec.Point,
-		value:      drivers.Encoded{Value: enc.Value, Wire: slices.Clone(enc.Wire)},
+	act := &Authorized{capability: e.spec.Name, kind: KindWrite, device: e.spec.Device, point: e.spec.Point, value: enc}
+	var argv map[string]any
+	if len(e.limits.locks) > 0 {
+		argv = map[string]any{e.spec.Argument: v.Any()}
 	}
-	return d
+	return act, argv, ReasonNone, ""
 }
 
 // inRange reports whether f lies within the write's inclusive range. NaN
@@ -146,7 +181,7 @@ func (d Decision) deny(r Reason, detail string) Decision {
 	d.Outcome = Deny
 	d.Reason = r
 	d.Detail = detail
-	d.Action = nil
+	d.Action, d.Proposed, d.Digest = nil, nil, ""
 	return d
 }
 
@@ -157,6 +192,9 @@ func (d Decision) deny(r Reason, detail string) Decision {
 func (d Decision) Result() Result {
 	if d.Outcome == Allow && d.Action != nil {
 		return Result{OK: true}
+	}
+	if d.Outcome == Pending {
+		return Result{Code: codePending, Reason: ReasonPendingApproval}
 	}
 	r := d.Reason
 	if r == ReasonNone {

@@ -38,12 +38,15 @@
 package capability
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
@@ -70,6 +73,8 @@ type Gate struct {
 	entries map[string]*entry
 	// allow maps a principal to the set of capability names it may call.
 	allow map[Principal]map[string]struct{}
+	// digest identifies everything the gate decides by.
+	digest string
 }
 
 // entry is one validated capability, with everything Decide needs ready.
@@ -87,6 +92,14 @@ type entry struct {
 	// A read's points and their units.
 	reads []PointRef
 	units []string
+
+	// A pulse's two values.
+	pulseOn, pulseOff drivers.Encoded
+	// A sequence's arguments and steps.
+	args  []seqArg
+	steps []seqStep
+
+	limits limits
 }
 
 // defaultArgument names a write's argument when its Spec does not.
@@ -135,12 +148,19 @@ func New(specs []Spec, allow map[Principal][]string, devices []drivers.DeviceCon
 			checkWrite(e, devs, resolvers, problem)
 		case KindRead:
 			checkRead(e, devs, problem)
+		case KindPulse:
+			checkPulse(e, devs, resolvers, problem)
+		case KindSequence:
+			checkSequence(e, devs, resolvers, problem)
 		case "":
-			problem("kind", "missing (want %q or %q)", KindRead, KindWrite)
+			problem("kind", "missing (want %s)", kindList)
 		default:
-			problem("kind", "%q is not %q or %q", s.Kind, KindRead, KindWrite)
+			problem("kind", "%q is not one of %s", s.Kind, kindList)
 		}
 		if len(errs) > before {
+			continue
+		}
+		if checkLimits(e, devices, problem); len(errs) > before {
 			continue
 		}
 		doc, err := argsSchema(e)
@@ -181,7 +201,81 @@ func New(specs []Spec, allow map[Principal][]string, devices []drivers.DeviceCon
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	g.digest = configDigest(specs, allow, devices)
 	return g, nil
+}
+
+// kindList names the kinds for problems.
+const kindList = `"read", "write", "pulse" or "sequence"`
+
+// configDigest is the hex SHA-256 of what decisions depend on: the
+// capabilities, the allow lists (sorted) and the devices' names, drivers
+// and points. Addresses of devices, poll rates and timeouts are left out:
+// they do not change a decision.
+func configDigest(specs []Spec, allow map[Principal][]string, devices []drivers.DeviceConfig) string {
+	type dev struct {
+		Name   string                `json:"name"`
+		Driver string                `json:"driver"`
+		Points []drivers.PointConfig `json:"points"`
+	}
+	type principal struct {
+		Name  Principal `json:"name"`
+		Allow []string  `json:"allow"`
+	}
+	var doc struct {
+		Specs      []Spec      `json:"specs"`
+		Principals []principal `json:"principals"`
+		Devices    []dev       `json:"devices"`
+	}
+	doc.Specs = specs
+	for p, names := range allow {
+		doc.Principals = append(doc.Principals, principal{p, slices.Sorted(slices.Values(names))})
+	}
+	slices.SortFunc(doc.Principals, func(a, b principal) int { return strings.Compare(string(a.Name), string(b.Name)) })
+	for _, d := range devices {
+		doc.Devices = append(doc.Devices, dev{d.Name, d.Driver, d.Points})
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Digest identifies the configuration the gate decides by; every decision
+// records it.
+func (g *Gate) Digest() string {
+	if g == nil {
+		return ""
+	}
+	return g.digest
+}
+
+// Needs lists the "device.point" live values a decision on the named
+// capability reads: the points of its interlocks and the point a step
+// limit moves. A snapshot needs to carry only these.
+func (g *Gate) Needs(name string) []string {
+	if g == nil {
+		return nil
+	}
+	if e, ok := g.entries[name]; ok {
+		return slices.Clone(e.limits.needs)
+	}
+	return nil
+}
+
+// Horizon is how far back a decision on the named capability reads its
+// admissions: the longest of its rate windows and its cooldown. Zero: it
+// reads none.
+func (g *Gate) Horizon(name string) time.Duration {
+	if g == nil {
+		return 0
+	}
+	if e, ok := g.entries[name]; ok {
+		return e.limits.horizon
+	}
+	return 0
 }
 
 // checkWrite validates a write capability and fills in its target.
@@ -398,6 +492,38 @@ func cloneSpec(s Spec) Spec {
 	if s.Max != nil {
 		v := *s.Max
 		s.Max = &v
+	}
+	if s.Step != nil {
+		v := *s.Step
+		s.Step = &v
+	}
+	if s.Rate != nil {
+		v := *s.Rate
+		s.Rate = &v
+	}
+	if s.PrincipalRate != nil {
+		v := *s.PrincipalRate
+		s.PrincipalRate = &v
+	}
+	s.Enum = slices.Clone(s.Enum)
+	s.Interlocks = slices.Clone(s.Interlocks)
+	s.Arguments = slices.Clone(s.Arguments)
+	for i, a := range s.Arguments {
+		if a.Min != nil {
+			v := *a.Min
+			s.Arguments[i].Min = &v
+		}
+		if a.Max != nil {
+			v := *a.Max
+			s.Arguments[i].Max = &v
+		}
+	}
+	s.Steps = slices.Clone(s.Steps)
+	for i, st := range s.Steps {
+		if st.Value != nil {
+			v := *st.Value
+			s.Steps[i].Value = &v
+		}
 	}
 	return s
 }

@@ -179,8 +179,8 @@ func TestNewProblems(t *testing.T) {
 		},
 		{
 			name:  "unknown kind",
-			specs: []capability.Spec{{Name: "k", Kind: "pulse", Points: []string{"tank.level"}}},
-			want:  []string{`capability "k": kind: "pulse" is not`},
+			specs: []capability.Spec{{Name: "k", Kind: "toggle", Points: []string{"tank.level"}}},
+			want:  []string{`capability "k": kind: "toggle" is not`},
 			field: "kind",
 		},
 		{

@@ -34,9 +34,12 @@ type schemaProp struct {
 // arguments at all; extra keys are refused in both.
 func argsSchema(e *entry) ([]byte, error) {
 	doc := schemaDoc{Type: "object", Properties: map[string]schemaProp{}}
-	if e.spec.Kind == KindWrite {
+	switch e.spec.Kind {
+	case KindWrite:
 		doc.Properties[e.spec.Argument] = schemaProp{Type: e.argType(), Description: e.rangeText()}
 		doc.Required = []string{e.spec.Argument}
+	case KindSequence:
+		doc.Properties, doc.Required = e.sequenceSchemaProps()
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -110,6 +113,23 @@ func (e *entry) description() string {
 			}
 		}
 		b.WriteString(". Takes no arguments.")
+	case KindPulse:
+		fmt.Fprintf(&b, "Switches %s.%s on for %s, then off. Takes no arguments.", e.spec.Device, e.spec.Point, e.spec.Duration)
+	case KindSequence:
+		b.WriteString("Writes in order: ")
+		for i, st := range e.steps {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(st.device + "." + st.point)
+			if st.arg >= 0 {
+				b.WriteString(" = " + e.args[st.arg].name)
+			}
+		}
+		b.WriteString(".")
+	}
+	if e.spec.Approval {
+		b.WriteString(" Needs an operator's approval.")
 	}
 	return b.String()
 }
@@ -120,7 +140,7 @@ func (e *entry) description() string {
 func (e *entry) explain(args map[string]any) string {
 	var extra []string
 	for k := range args {
-		if e.spec.Kind != KindWrite || k != e.spec.Argument {
+		if !e.takes(k) {
 			extra = append(extra, quoteShort(k))
 		}
 	}
@@ -129,19 +149,48 @@ func (e *entry) explain(args map[string]any) string {
 	if len(extra) > 0 {
 		parts = append(parts, "unexpected arguments "+strings.Join(extra, ", "))
 	}
-	if e.spec.Kind == KindWrite {
-		v, ok := args[e.spec.Argument]
+	want := map[string]string{}
+	switch e.spec.Kind {
+	case KindWrite:
+		want[e.spec.Argument] = e.argType()
+	case KindSequence:
+		for _, a := range e.args {
+			want[a.name] = typeName(a.boolean)
+		}
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		v, ok := args[n]
 		switch {
 		case !ok:
-			parts = append(parts, fmt.Sprintf("missing argument %q", e.spec.Argument))
-		case jsonType(v) != e.argType():
-			parts = append(parts, fmt.Sprintf("argument %q is a %s, want a %s", e.spec.Argument, jsonType(v), e.argType()))
+			parts = append(parts, fmt.Sprintf("missing argument %q", n))
+		case jsonType(v) != want[n]:
+			parts = append(parts, fmt.Sprintf("argument %q is a %s, want a %s", n, jsonType(v), want[n]))
 		}
 	}
 	if len(parts) == 0 {
 		return "arguments do not match the schema"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// takes reports whether k names an argument of the capability.
+func (e *entry) takes(k string) bool {
+	switch e.spec.Kind {
+	case KindWrite:
+		return k == e.spec.Argument
+	case KindSequence:
+		for _, a := range e.args {
+			if a.name == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // jsonType names the JSON type of a parsed value.
