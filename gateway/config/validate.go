@@ -291,9 +291,14 @@ func (v *checker) capabilities(devices map[string]*drivers.DeviceConfig) map[str
 			v.write(cp, s, devices)
 		case capability.KindRead:
 			v.read(cp, s, devices)
+		case capability.KindPulse:
+			v.pulse(cp, s, devices)
+		case capability.KindSequence:
+			v.sequence(cp, s, devices)
 		default:
-			v.oneOf(cp.add("kind"), string(s.Kind), []string{string(capability.KindRead), string(capability.KindWrite)})
+			v.oneOf(cp.add("kind"), string(s.Kind), []string{string(capability.KindRead), string(capability.KindWrite), string(capability.KindPulse), string(capability.KindSequence)})
 		}
+		v.limits(cp, s)
 	}
 	return names
 }
