@@ -104,6 +104,9 @@ type DeviceConfig struct {
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// Points are the values this device exposes.
 	Points []PointConfig `yaml:"points" json:"points"`
+	// OPCUA holds the security and login settings of an OPC UA device
+	// (driver "opcua"); see OPCUAConfig.
+	OPCUA *OPCUAConfig `yaml:"opcua" json:"opcua,omitempty"`
 
 	// Modbus settings for awkward devices; each zero value means the default.
 
@@ -172,6 +175,9 @@ type PointConfig struct {
 	// Writable allows writes to this point at all; a capability is still
 	// needed to reach it. Input registers and discrete inputs never are.
 	Writable bool `yaml:"writable" json:"writable,omitempty"`
+	// Node is the OPC UA node id of the point, e.g. "ns=2;s=tank.level"
+	// (driver "opcua", where Register and Address do not apply).
+	Node string `yaml:"node" json:"node,omitempty"`
 
 	// Bit, with type bool on a holding or input register, is the bit of
 	// the register the point reads, 0 (least significant) to 15. Such a

@@ -8,4 +8,7 @@ package all
 import (
 	// The Modbus driver: tcp, udp, rtu, rtuovertcp and rtuoverudp.
 	_ "github.com/femtoclaw/femtoclaw/drivers/modbus"
+	// The OPC UA driver: opc.tcp with security None, Basic256Sha256,
+	// Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss.
+	_ "github.com/femtoclaw/femtoclaw/drivers/opcua"
 )

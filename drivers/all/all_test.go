@@ -10,7 +10,7 @@ import (
 )
 
 func TestRegistersDrivers(t *testing.T) {
-	for _, name := range []string{"modbus"} {
+	for _, name := range []string{"modbus", "opcua"} {
 		if !slices.Contains(drivers.Registered(), name) {
 			t.Errorf("drivers.Registered: got %v, want it to hold %q", drivers.Registered(), name)
 		}

@@ -104,6 +104,7 @@ type Plant struct {
 	heater   bool
 	writes   []Write
 	servers  []*mb.ModbusServer
+	stops    []func() error // stop the other servers (OPC UA)
 	closed   bool
 }
 
@@ -203,12 +204,17 @@ func (p *Plant) Run(ctx context.Context) error {
 // Close stops every server. It is safe to call more than once, and after Run.
 func (p *Plant) Close() error {
 	p.mu.Lock()
-	servers := p.servers
-	p.servers, p.closed = nil, true
+	servers, stops := p.servers, p.stops
+	p.servers, p.stops, p.closed = nil, nil, true
 	p.mu.Unlock()
 	var errs []error
 	for _, s := range servers {
 		if err := s.Stop(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for _, stop := range stops {
+		if err := stop(); err != nil {
 			errs = append(errs, err)
 		}
 	}
