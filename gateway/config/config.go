@@ -24,11 +24,15 @@ type Config struct {
 	Devices []drivers.DeviceConfig `yaml:"devices" json:"devices"`
 	// Capabilities are the only actions anyone may ask for.
 	Capabilities []capability.Spec `yaml:"capabilities" json:"capabilities"`
+	// Approvals says how calls that need an operator's approval wait.
+	Approvals Approvals `yaml:"approvals" json:"approvals"`
 	// Agents are the model-driven loops, each with its own allow list.
 	Agents []Agent `yaml:"agents" json:"agents"`
 	// Operator is the allow list of the local command line (femtoclaw call).
 	// Empty: the operator may call nothing.
 	Operator Principal `yaml:"operator" json:"operator"`
+	// MCP serves the capabilities to MCP clients as the principal "mcp".
+	MCP MCP `yaml:"mcp" json:"mcp"`
 
 	// Path is the file the config was read from; relative paths inside it
 	// are taken from its directory.
@@ -77,21 +81,80 @@ type Agent struct {
 	Trigger Trigger `yaml:"trigger" json:"trigger"`
 	// MaxSteps bounds the model requests in one episode. Default 8.
 	MaxSteps int `yaml:"max_steps" json:"max_steps"`
+	// Budget bounds one episode beyond MaxSteps.
+	Budget Budget `yaml:"budget" json:"budget"`
+}
+
+// Budget bounds one episode of an agent.
+type Budget struct {
+	// Tokens bounds the input and output tokens the model reports, summed
+	// over the episode. Zero: no bound.
+	Tokens int `yaml:"tokens" json:"tokens"`
+	// WallTime bounds the episode's duration. Zero: no bound.
+	WallTime drivers.Duration `yaml:"wall_time" json:"wall_time"`
+	// InvalidCalls ends the episode after this many invalid calls in a row
+	// (unknown tool, not allowed, bad arguments, reused call id). Default 3.
+	InvalidCalls int `yaml:"invalid_calls" json:"invalid_calls"`
 }
 
 // Brain selects an inference provider.
 type Brain struct {
-	// Provider is "scripted" (more to come).
+	// Provider is "openai" (any OpenAI-compatible server: OpenAI, Ollama,
+	// llama.cpp, vLLM, LM Studio), "anthropic", "scripted" or "replay".
 	Provider string `yaml:"provider" json:"provider"`
 	// Script is the scripted provider's file, relative to the config file.
 	Script string `yaml:"script" json:"script"`
+	// BaseURL is the API root of openai and anthropic; required for openai.
+	// Default for anthropic: https://api.anthropic.com.
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	// Model names the model; required for openai and anthropic.
+	Model string `yaml:"model" json:"model"`
+	// APIKeyEnv names the environment variable holding the API key.
+	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env"`
+	// APIKeyFile is a file holding the API key, relative to the config
+	// file. The key itself is never written in the config.
+	APIKeyFile string `yaml:"api_key_file" json:"api_key_file"`
+	// Timeout bounds one model request. Default 60s.
+	Timeout drivers.Duration `yaml:"timeout" json:"timeout"`
+	// Retries is how many further attempts follow a 429, a 5xx or a
+	// timeout. Default 2.
+	Retries *int `yaml:"retries" json:"retries"`
+	// MaxTokens bounds the tokens of one response. Default 1024.
+	MaxTokens int `yaml:"max_tokens" json:"max_tokens"`
+	// Episode is the recorded episode the replay provider re-runs, read
+	// from this gateway's journal.
+	Episode string `yaml:"episode" json:"episode"`
+}
+
+// MCP is the MCP endpoint.
+type MCP struct {
+	// Listen is the TCP address of the streamable HTTP endpoint,
+	// 127.0.0.1:8931. Empty: MCP is served only on the local socket (and
+	// through femtoclaw mcp).
+	Listen string `yaml:"listen" json:"listen"`
+	// TokenEnv names the environment variable holding the bearer token
+	// clients must send; required with Listen.
+	TokenEnv string `yaml:"token_env" json:"token_env"`
+	// TokenFile is a file holding the bearer token, relative to the config
+	// file.
+	TokenFile string `yaml:"token_file" json:"token_file"`
+	// Allow lists the capabilities MCP clients may call. Empty: none.
+	Allow []string `yaml:"allow" json:"allow"`
 }
 
 // Trigger says when an agent's episode starts.
 type Trigger struct {
 	// Interval starts an episode this often; at least 100ms. Zero: the
-	// agent runs only when an operator asks it to.
+	// agent runs only when an operator asks it to or its condition fires.
 	Interval drivers.Duration `yaml:"interval" json:"interval"`
+	// Condition starts an episode when it becomes true: an expression over
+	// device.point values, e.g. "tank.level < 20 || tank.temperature > 70".
+	Condition string `yaml:"condition" json:"condition"`
+	// Reset re-arms the condition once true, e.g. "tank.level > 25"
+	// (hysteresis). Empty: the condition re-arms as soon as it is false.
+	Reset string `yaml:"reset" json:"reset"`
+	// Cooldown is the least time between two episodes the condition starts.
+	Cooldown drivers.Duration `yaml:"cooldown" json:"cooldown"`
 }
 
 // Principal is an allow list for a caller that is not an agent.

@@ -21,7 +21,7 @@ var (
 	registers    = []string{"holding", "input", "coil", "discrete"}
 	pointTypes   = []string{"bool", "uint16", "int16", "uint32", "int32", "float32"}
 	byteOrders   = []string{"ABCD", "CDAB", "BADC", "DCBA"}
-	providers    = []string{"scripted"}
+	providers    = []string{"scripted", "openai", "anthropic", "replay"}
 	modbusURLs   = []string{"tcp", "rtu", "rtuovertcp"}
 	mqttSchemes  = []string{"tcp", "ssl", "tls", "ws", "wss", "mqtt", "mqtts"}
 )
@@ -52,8 +52,10 @@ func (c *Config) check() []finding {
 	v.mqtt()
 	devices := v.devices()
 	caps := v.capabilities(devices)
+	v.approvals()
 	v.agents(caps)
 	v.allowList(path{"operator", "allow"}, c.Operator.Allow, caps)
+	v.mcp(caps)
 	return v.found
 }
 
@@ -407,6 +409,8 @@ func (v *checker) agents(caps map[string]bool) {
 				v.at(ap.add("brain", "script"), "%q does not exist (relative names are taken from the directory of this file)", a.Brain.Script)
 			}
 		}
+		v.brain(ap.add("brain"), &a.Brain)
+		v.trigger(ap.add("trigger"), &a.Trigger)
 		v.allowList(ap.add("allow"), a.Allow, caps)
 		iv := a.Trigger.Interval
 		if iv != 0 || v.c.src.has(ap.add("trigger", "interval")) {
