@@ -19,10 +19,10 @@ var (
 	logLevels    = []string{"debug", "info", "warn", "error"}
 	knownDrivers = []string{"modbus"}
 	registers    = []string{"holding", "input", "coil", "discrete"}
-	pointTypes   = []string{"bool", "uint16", "int16", "uint32", "int32", "float32"}
+	pointTypes   = []string{"bool", "uint16", "int16", "uint32", "int32", "float32", "uint64", "int64", "float64", "string"}
 	byteOrders   = []string{"ABCD", "CDAB", "BADC", "DCBA"}
 	providers    = []string{"scripted", "openai", "anthropic", "replay"}
-	modbusURLs   = []string{"tcp", "rtu", "rtuovertcp"}
+	modbusURLs   = []string{"tcp", "tcp+tls", "udp", "rtu", "rtuovertcp", "rtuoverudp"}
 	mqttSchemes  = []string{"tcp", "ssl", "tls", "ws", "wss", "mqtt", "mqtts"}
 )
 
@@ -202,7 +202,9 @@ func (v *checker) modbus(dp path, d *drivers.DeviceConfig) {
 			}
 		}
 		v.modbusPoint(pp, pt)
+		v.modbusPointSettings(pp, pt, d)
 	}
+	v.modbusSettings(dp, d)
 }
 
 func (v *checker) modbusURL(p path, s string) {
@@ -239,12 +241,7 @@ func (v *checker) modbusPoint(pp path, pt *drivers.PointConfig) {
 		switch {
 		case bits && pt.Type != "bool":
 			v.at(pp.add("type"), "%q cannot be read from a %s; %s points are bool", pt.Type, pt.Register, pt.Register)
-		case !bits && pt.Type == "bool":
-			v.at(pp.add("type"), "bool is only for coil and discrete points; a %s register is one of %s", pt.Register, strings.Join(pointTypes[1:], ", "))
 		}
-	}
-	if (pt.Type == "uint32" || pt.Type == "int32" || pt.Type == "float32") && pt.Address == math.MaxUint16 {
-		v.at(pp.add("address"), "%d leaves no room for the second register of a %s", pt.Address, pt.Type)
 	}
 	if bits {
 		// A bit has no byte order and no scale.
