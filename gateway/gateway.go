@@ -136,6 +136,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	core := agent.NewCore(agent.CoreOptions{
 		Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices,
 		Live: live, Events: pub, Logger: log.With("component", "core"),
+		ApprovalTTL: cfg.Approvals.TTL.D(),
 	})
 	g.mu.Lock()
 	g.core = core

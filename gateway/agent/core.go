@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/femtoclaw/femtoclaw/capability"
@@ -41,6 +42,12 @@ type Core struct {
 	events  Events
 	logger  *slog.Logger
 	now     func() time.Time
+
+	// decideMu makes snapshot, decision and admission one step, so that
+	// two concurrent calls cannot both pass one rate limit.
+	decideMu  sync.Mutex
+	usage     *usage
+	approvals *approvals
 }
 
 // CoreOptions configures a Core.
@@ -53,6 +60,9 @@ type CoreOptions struct {
 	Events  Events // may be nil
 	Logger  *slog.Logger
 	Now     func() time.Time // nil: time.Now
+	// ApprovalTTL is how long a pending call waits for an operator's
+	// approval. Zero: DefaultApprovalTTL.
+	ApprovalTTL time.Duration
 }
 
 // NewCore builds the core.
@@ -80,6 +90,11 @@ func NewCore(o CoreOptions) *Core {
 	}
 	if c.live == nil {
 		c.live = NewLive()
+	}
+	c.approvals = newApprovals(o.ApprovalTTL)
+	c.usage = newUsage()
+	if err := c.restoreUsage(); err != nil {
+		c.logger.Error("restore rate and cooldown counters from the journal", "err", err)
 	}
 	return c
 }
@@ -152,8 +167,20 @@ func (c *Core) Call(ctx context.Context, p capability.Principal, episode string,
 		return capability.Failed(capability.ReasonJournalUnavailable)
 	}
 
-	snap := capability.Snapshot{Time: c.now().UTC()}
+	return c.decideAndRun(ctx, p, episode, call, opts, nil, log)
+}
+
+// decideAndRun decides a call (with an operator's approval, for a pending
+// call being approved), journals the decision and carries out what it
+// allows.
+func (c *Core) decideAndRun(ctx context.Context, p capability.Principal, episode string, call capability.Call, opts CallOptions, approval *capability.Approval, log *slog.Logger) capability.Result {
+	c.decideMu.Lock()
+	snap := c.snapshot(call.Capability, approval)
 	d := c.gate.Decide(p, call, snap)
+	if d.Outcome == capability.Allow && !opts.DryRun {
+		c.usage.admit(d.Capability, p, snap.Time, c.gate.Horizon(d.Capability))
+	}
+	c.decideMu.Unlock()
 	drec, err := c.journal.Append(journal.Entry{Kind: journal.KindDecision, Principal: string(p), Episode: episode, Body: decisionBody{d, opts.DryRun}})
 	if err != nil {
 		log.Error("journal decision failed; refusing the call", "err", err)
@@ -164,6 +191,14 @@ func (c *Core) Call(ctx context.Context, p capability.Principal, episode string,
 		Capability: call.Capability, Args: call.Args, Outcome: d.Outcome.String(),
 		Reason: d.Reason, Detail: d.Detail,
 	})
+	if d.Outcome == capability.Pending {
+		res := d.Result()
+		if !opts.DryRun {
+			res.ID = c.approvals.add(drec.Seq, p, episode, call, d)
+		}
+		log.Info("call pending approval", "id", res.ID, "digest", d.Digest)
+		return res
+	}
 	if d.Outcome != capability.Allow || d.Action == nil {
 		log.Info("call denied", "reason", string(d.Reason), "detail", d.Detail)
 		return d.Result()
@@ -182,6 +217,10 @@ func (c *Core) Call(ctx context.Context, p capability.Principal, episode string,
 		return c.read(ctx, p, episode, drec.Seq, d.Action, log)
 	case capability.KindWrite:
 		return c.write(ctx, p, episode, drec.Seq, d.Action, log)
+	case capability.KindPulse:
+		return c.pulse(ctx, p, episode, drec.Seq, d.Action, log)
+	case capability.KindSequence:
+		return c.sequence(ctx, p, episode, drec.Seq, d.Action, log)
 	}
 	log.Error("allowed action of unknown kind", "kind", string(d.Action.Kind()))
 	return capability.Failed(capability.ReasonDeviceError)

@@ -24,6 +24,8 @@ type Config struct {
 	Devices []drivers.DeviceConfig `yaml:"devices" json:"devices"`
 	// Capabilities are the only actions anyone may ask for.
 	Capabilities []capability.Spec `yaml:"capabilities" json:"capabilities"`
+	// Approvals says how calls that need an operator's approval wait.
+	Approvals Approvals `yaml:"approvals" json:"approvals"`
 	// Agents are the model-driven loops, each with its own allow list.
 	Agents []Agent `yaml:"agents" json:"agents"`
 	// Operator is the allow list of the local command line (femtoclaw call).

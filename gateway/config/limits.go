@@ -136,3 +136,19 @@ func (v *checker) sequence(cp path, s *capability.Spec, devices map[string]*driv
 		}
 	}
 }
+
+// Approvals says how calls that need an operator's approval wait.
+type Approvals struct {
+	// TTL is how long a pending call waits for `femtoclaw approve ID`
+	// before it lapses. Default 15m; at most 24h.
+	TTL drivers.Duration `yaml:"ttl" json:"ttl"`
+}
+
+// maxApprovalTTL bounds how long a call may wait for approval.
+const maxApprovalTTL = 24 * time.Hour
+
+func (v *checker) approvals() {
+	if t := v.c.Approvals.TTL.D(); t < 0 || t > maxApprovalTTL {
+		v.at(path{"approvals", "ttl"}, "%s is not between 0 and %s", v.c.Approvals.TTL, maxApprovalTTL)
+	}
+}

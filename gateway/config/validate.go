@@ -52,6 +52,7 @@ func (c *Config) check() []finding {
 	v.mqtt()
 	devices := v.devices()
 	caps := v.capabilities(devices)
+	v.approvals()
 	v.agents(caps)
 	v.allowList(path{"operator", "allow"}, c.Operator.Allow, caps)
 	v.mcp(caps)
