@@ -29,19 +29,24 @@ var shared struct {
 // writes change it.
 func startPlant(t *testing.T) (*sim.Plant, string) {
 	t.Helper()
-	shared.once.Do(func() {
-		shared.plant = sim.New(sim.Options{})
-		shared.ep, shared.err = shared.plant.ListenOPCUA("127.0.0.1:0")
-	})
+	shared.once.Do(startShared)
 	if shared.err != nil {
 		t.Fatalf("ListenOPCUA: %v", shared.err)
 	}
 	return shared.plant, shared.ep
 }
 
+func startShared() {
+	shared.plant = sim.New(sim.Options{})
+	shared.ep, shared.err = shared.plant.ListenOPCUA("127.0.0.1:0")
+}
+
 func TestMain(m *testing.M) {
 	// The server library logs its start-up through the standard logger.
 	log.SetOutput(io.Discard)
+	// Build both servers' address spaces at once, on both cores.
+	go shared.once.Do(startShared)
+	go secure.once.Do(startSecureServer)
 	code := m.Run()
 	if shared.plant != nil {
 		if err := shared.plant.Close(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -185,6 +186,10 @@ func (p *Plant) listenOPCUAOnce(host, port string) (string, error) {
 	// dereferences a nil namespace on a write to an unknown one and leaves
 	// live values replaced by constants.
 	srv.RegisterHandler(id.WriteRequest_Encoding_DefaultBinary, p.opcuaWriteHandler(ns.ID()))
+	// The library answers endpoints only to a client that dialled the URL
+	// the server knows itself by; through a proxy or NAT it would answer
+	// none. As the standard has it, an unrecognised URL gets them all.
+	srv.RegisterHandler(id.GetEndpointsRequest_Encoding_DefaultBinary, getEndpointsHandler(srv))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()
@@ -256,17 +261,44 @@ func (p *Plant) opcuaWriteHandler(ns uint16) server.Handler {
 			results[i] = p.opcuaWrite(ns, types, w)
 		}
 		return &ua.WriteResponse{
-			ResponseHeader: &ua.ResponseHeader{
-				Timestamp:          time.Now(),
-				RequestHandle:      req.RequestHeader.RequestHandle,
-				ServiceResult:      ua.StatusOK,
-				ServiceDiagnostics: &ua.DiagnosticInfo{},
-				StringTable:        []string{},
-				AdditionalHeader:   ua.NewExtensionObject(nil),
-			},
+			ResponseHeader:  responseHeader(req.RequestHeader),
 			Results:         results,
 			DiagnosticInfos: []*ua.DiagnosticInfo{},
 		}, nil
+	}
+}
+
+// getEndpointsHandler serves GetEndpoints: the endpoints of the URL the
+// client asked for, or every endpoint if the server has none by that URL.
+func getEndpointsHandler(srv *server.Server) server.Handler {
+	return func(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+		req, ok := r.(*ua.GetEndpointsRequest)
+		if !ok || req.RequestHeader == nil {
+			return nil, ua.StatusBadRequestTypeInvalid
+		}
+		all := srv.Endpoints()
+		var match []*ua.EndpointDescription
+		for _, ep := range all {
+			if strings.EqualFold(ep.EndpointURL, req.EndpointURL) {
+				match = append(match, ep)
+			}
+		}
+		if len(match) == 0 {
+			match = all
+		}
+		return &ua.GetEndpointsResponse{ResponseHeader: responseHeader(req.RequestHeader), Endpoints: match}, nil
+	}
+}
+
+// responseHeader answers a request successfully.
+func responseHeader(req *ua.RequestHeader) *ua.ResponseHeader {
+	return &ua.ResponseHeader{
+		Timestamp:          time.Now(),
+		RequestHandle:      req.RequestHandle,
+		ServiceResult:      ua.StatusOK,
+		ServiceDiagnostics: &ua.DiagnosticInfo{},
+		StringTable:        []string{},
+		AdditionalHeader:   ua.NewExtensionObject(nil),
 	}
 }
 
