@@ -326,17 +326,19 @@ func (p *Plant) opcuaWrite(ns uint16, types map[string]OPCUANode, w *ua.WriteVal
 	return p.opcuaSet(n.ID, w.Value.Value.Value())
 }
 
-// serverLogger adapts the server library's printf-style log calls.
+// serverLogger adapts the server library's printf-style log calls. The
+// library warns about its own built-in address space and reports every
+// closed connection as an error, so everything goes to debug.
 type serverLogger struct{ l *slog.Logger }
 
-func (s serverLogger) Debug(msg string, args ...any) { s.log(slog.LevelDebug, msg, args) }
-func (s serverLogger) Info(msg string, args ...any)  { s.log(slog.LevelDebug, msg, args) }
-func (s serverLogger) Warn(msg string, args ...any)  { s.log(slog.LevelWarn, msg, args) }
-func (s serverLogger) Error(msg string, args ...any) { s.log(slog.LevelWarn, msg, args) }
+func (s serverLogger) Debug(msg string, args ...any) { s.log(msg, args) }
+func (s serverLogger) Info(msg string, args ...any)  { s.log(msg, args) }
+func (s serverLogger) Warn(msg string, args ...any)  { s.log(msg, args) }
+func (s serverLogger) Error(msg string, args ...any) { s.log(msg, args) }
 
-func (s serverLogger) log(level slog.Level, format string, args []any) {
-	if !s.l.Enabled(context.Background(), level) {
+func (s serverLogger) log(format string, args []any) {
+	if !s.l.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	s.l.Log(context.Background(), level, "sim opcua server", "msg", fmt.Sprintf(format, args...))
+	s.l.Debug("sim opcua server", "detail", fmt.Sprintf(format, args...))
 }
