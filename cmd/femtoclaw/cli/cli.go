@@ -87,6 +87,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSimCmd(),
 		newJournalCmd(),
 		newCallCmd(),
+		newBrowseCmd(),
 	)
 	return root
 }
