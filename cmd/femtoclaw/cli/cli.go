@@ -87,6 +87,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSimCmd(),
 		newJournalCmd(),
 		newCallCmd(),
+		newAskCmd(),
+		newMCPCmd(),
 		newBrowseCmd(),
 	)
 	return root
