@@ -87,9 +87,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSimCmd(),
 		newJournalCmd(),
 		newCallCmd(),
-		newAskCmd(),
-		newMCPCmd(),
-		newBrowseCmd(),
+		newApproveCmd(),
+		newRejectCmd(),
+		newPendingCmd(),
 	)
 	return root
 }

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"io"
-	"log"
 
 	"github.com/spf13/cobra"
 
@@ -11,9 +9,9 @@ import (
 )
 
 func newSimCmd() *cobra.Command {
-	var modbusAddr, opcuaAddr string
+	var modbusAddr string
 	cmd := &cobra.Command{
-		Use:   "sim [--modbus ADDR] [--opcua ADDR]",
+		Use:   "sim [--modbus ADDR]",
 		Short: "Run the plant simulator on its own",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -24,17 +22,6 @@ func newSimCmd() *cobra.Command {
 				return withCode(ExitFailed, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "simulator: modbus tcp://%s (unit 1)\n", addr)
-			if opcuaAddr != "" {
-				// The OPC UA server library narrates its start-up through
-				// the standard logger; nothing else here uses it.
-				log.SetOutput(io.Discard)
-				ep, err := plant.ListenOPCUA(opcuaAddr)
-				if err != nil {
-					plant.Close()
-					return withCode(ExitFailed, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "simulator: opcua %s (security None, nodes ns=1;s=tank.*)\n", ep)
-			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			if err := plant.Run(ctx); err != nil {
@@ -44,6 +31,5 @@ func newSimCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&modbusAddr, "modbus", "127.0.0.1:5020", "Modbus TCP listen address")
-	cmd.Flags().StringVar(&opcuaAddr, "opcua", "", "also serve OPC UA (security None) on this address, e.g. 127.0.0.1:4840")
 	return cmd
 }
