@@ -39,6 +39,7 @@ type Gateway struct {
 	ready      chan struct{}
 	mu         sync.Mutex
 	brokerAddr string
+	mcpAddr    string
 	core       *agent.Core
 }
 
@@ -140,18 +141,19 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 
 	var agents []*agent.Agent
 	for _, ac := range cfg.Agents {
-		p, err := g.provider(ac)
+		a, err := g.newAgent(ac, core, j)
 		if err != nil {
 			return fmt.Errorf("gateway: agent %q: %w", ac.Name, err)
 		}
-		agents = append(agents, agent.New(agent.Options{
-			Name: ac.Name, Instructions: ac.Instructions, Provider: p, Core: core, Journal: j,
-			Interval: ac.Trigger.Interval.D(), MaxSteps: ac.MaxSteps,
-			Logger: log.With("agent", ac.Name),
-		}))
+		agents = append(agents, a)
 	}
 
 	apiSrv := api.New(filepath.Join(cfg.Gateway.DataDir, api.SocketName), cfg.Gateway.ID, core, log.With("component", "api"))
+	apiSrv.SetAgents(agents)
+	serveMCP, err := g.serveMCP(core, apiSrv)
+	if err != nil {
+		return err
+	}
 	ln, err := apiSrv.Listen()
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -159,6 +161,9 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 
 	grp, gctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return apiSrv.Serve(gctx, ln) })
+	if serveMCP != nil {
+		grp.Go(func() error { return serveMCP(gctx) })
+	}
 	grp.Go(func() error { return pub.Run(gctx) })
 	for _, dc := range cfg.Devices {
 		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name),

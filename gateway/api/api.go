@@ -46,6 +46,8 @@ type Server struct {
 	gateway string
 	started time.Time
 	logger  *slog.Logger
+	agents  map[string]*agent.Agent // POST /v1/ask; see ask.go
+	mcp     http.Handler            // MCPPath, when set
 }
 
 // New returns a server for the socket at path.
@@ -101,6 +103,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/call", s.call)
 	mux.HandleFunc("GET /v1/status", s.status)
 	s.approvalRoutes(mux)
+	s.approvalRoutes(mux)
+	s.brainRoutes(mux)
 	return mux
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -49,6 +50,11 @@ func (v *checker) trigger(p path, t *Trigger) {
 func (v *checker) mcp(caps map[string]bool) {
 	m := &v.c.MCP
 	p := path{"mcp"}
+	for i, a := range v.c.Agents {
+		if a.Name == "mcp" {
+			v.at(path{"agents", strconv.Itoa(i), "name"}, "%q is reserved for MCP clients; choose another name", a.Name)
+		}
+	}
 	if m.Listen != "" {
 		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
 			v.at(p.add("listen"), "%q is not host:port", m.Listen)

@@ -90,6 +90,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newApproveCmd(),
 		newRejectCmd(),
 		newPendingCmd(),
+		newAskCmd(),
+		newMCPCmd(),
+		newBrowseCmd(),
 	)
 	return root
 }

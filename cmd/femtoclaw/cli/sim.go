@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"log"
 
 	"github.com/spf13/cobra"
 
@@ -9,9 +11,9 @@ import (
 )
 
 func newSimCmd() *cobra.Command {
-	var modbusAddr string
+	var modbusAddr, opcuaAddr string
 	cmd := &cobra.Command{
-		Use:   "sim [--modbus ADDR]",
+		Use:   "sim [--modbus ADDR] [--opcua ADDR]",
 		Short: "Run the plant simulator on its own",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -22,6 +24,17 @@ func newSimCmd() *cobra.Command {
 				return withCode(ExitFailed, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "simulator: modbus tcp://%s (unit 1)\n", addr)
+			if opcuaAddr != "" {
+				// The OPC UA server library narrates its start-up through
+				// the standard logger; nothing else here uses it.
+				log.SetOutput(io.Discard)
+				ep, err := plant.ListenOPCUA(opcuaAddr)
+				if err != nil {
+					plant.Close()
+					return withCode(ExitFailed, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "simulator: opcua %s (security None, nodes ns=1;s=tank.*)\n", ep)
+			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			if err := plant.Run(ctx); err != nil {
@@ -31,5 +44,6 @@ func newSimCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&modbusAddr, "modbus", "127.0.0.1:5020", "Modbus TCP listen address")
+	cmd.Flags().StringVar(&opcuaAddr, "opcua", "", "also serve OPC UA (security None) on this address, e.g. 127.0.0.1:4840")
 	return cmd
 }
