@@ -87,12 +87,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSimCmd(),
 		newJournalCmd(),
 		newCallCmd(),
-		newApproveCmd(),
-		newRejectCmd(),
-		newPendingCmd(),
-		newAskCmd(),
-		newMCPCmd(),
-		newBrowseCmd(),
+		newProbeCmd(),
 	)
 	return root
 }
