@@ -103,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/call", s.call)
 	mux.HandleFunc("GET /v1/status", s.status)
 	s.approvalRoutes(mux)
+	s.approvalRoutes(mux)
 	s.brainRoutes(mux)
 	return mux
 }

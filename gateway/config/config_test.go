@@ -190,7 +190,7 @@ func TestDemo(t *testing.T) {
 	if got, want := strings.Join(a.Allow, ","), "read_tank,set_inlet_pump,set_outlet_valve"; got != want {
 		t.Errorf("agent allow = %s, want %s", got, want)
 	}
-	if got, want := len(cfg.Operator.Allow), 5; got != want {
+	if got, want := len(cfg.Operator.Allow), 7; got != want {
 		t.Errorf("operator allows %d capabilities, want %d", got, want)
 	}
 	script, err := cfg.ReadFile(a.Brain.Script)

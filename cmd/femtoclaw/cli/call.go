@@ -45,8 +45,8 @@ gate, journal, device. Exit 0 when done, 3 when denied, 1 when it failed.`,
 			switch {
 			case res.OK:
 				return nil
-			case res.Code == "denied":
-				return withCode(ExitDenied, fmt.Errorf("denied: %s", res.Reason))
+			case res.Code == "denied" || res.Code == "pending":
+				return withCode(ExitDenied, fmt.Errorf("%s: %s", res.Code, res.Reason))
 			default:
 				return withCode(ExitFailed, fmt.Errorf("failed: %s", res.Reason))
 			}

@@ -88,6 +88,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newJournalCmd(),
 		newCallCmd(),
 		newProbeCmd(),
+		newApproveCmd(),
+		newRejectCmd(),
+		newPendingCmd(),
+		newAskCmd(),
+		newMCPCmd(),
+		newBrowseCmd(),
 	)
 	return root
 }

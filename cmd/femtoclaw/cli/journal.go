@@ -14,7 +14,7 @@ import (
 func newJournalCmd() *cobra.Command {
 	var dataDir, cfgPath string
 	cmd := &cobra.Command{
-		Use:   "journal verify|show",
+		Use:   "journal verify|show|replay",
 		Short: "Inspect the journal of a stopped gateway",
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data", "", "data dir (default: from -c, else /var/lib/femtoclaw)")
@@ -77,7 +77,7 @@ func newJournalCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(show, verify)
+	cmd.AddCommand(show, verify, newReplayCmd(open, &cfgPath))
 	return cmd
 }
 
