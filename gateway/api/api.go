@@ -102,9 +102,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/call", s.call)
 	mux.HandleFunc("GET /v1/status", s.status)
-	s.approvalRoutes(mux)
-	s.approvalRoutes(mux)
 	s.brainRoutes(mux)
+	s.approvalRoutes(mux)
 	return mux
 }
 

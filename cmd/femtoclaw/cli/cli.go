@@ -87,13 +87,13 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSimCmd(),
 		newJournalCmd(),
 		newCallCmd(),
+		newAskCmd(),
+		newMCPCmd(),
 		newProbeCmd(),
+		newBrowseCmd(),
 		newApproveCmd(),
 		newRejectCmd(),
 		newPendingCmd(),
-		newAskCmd(),
-		newMCPCmd(),
-		newBrowseCmd(),
 	)
 	return root
 }
