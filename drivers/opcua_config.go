@@ -99,7 +99,7 @@ func (s Secret) Reveal() (string, error) {
 	case "":
 		return "", fmt.Errorf("%w: none given", ErrSecret)
 	}
-	return "", fmt.Errorf("%w: bad reference", ErrSecret)
+	return "", fmt.Errorf("%w: want env:NAME or file:PATH", ErrSecret)
 }
 
 // String returns [redacted].
@@ -108,16 +108,26 @@ func (s Secret) String() string { return "[redacted]" }
 // GoString returns [redacted], so %#v does not print the reference either.
 func (s Secret) GoString() string { return "[redacted]" }
 
-// UnmarshalText accepts "env:NAME" or "file:PATH".
+// Check reports whether the reference has the form env:NAME or
+// file:PATH, without reading the secret.
+func (s Secret) Check() error {
+	_, err := NewSecret(s.ref)
+	return err
+}
+
+// UnmarshalText keeps the reference as written. A malformed one is kept
+// too, for validation to report with its position (never its text: it may
+// be a password written where it should not be).
 func (s *Secret) UnmarshalText(b []byte) error {
-	v, err := NewSecret(string(b))
-	if err != nil {
-		return err
-	}
-	*s = v
+	s.ref = string(b)
 	return nil
 }
 
 // MarshalText writes the reference, so a config round-trips; the secret
-// itself never appears.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.ref), nil }
+// itself never appears, nor a malformed reference that may be one.
+func (s Secret) MarshalText() ([]byte, error) {
+	if s.Check() != nil {
+		return []byte("[redacted]"), nil
+	}
+	return []byte(s.ref), nil
+}

@@ -212,6 +212,9 @@ func (d *Device) parseSecurity() error {
 	if !none && c.ServerCert == "" && c.TrustDir == "" && !c.TrustOnFirstUse {
 		errs = append(errs, "the server certificate cannot be verified: set server_cert, trust_dir, or (explicitly) trust_on_first_use")
 	}
+	if !c.Password.IsZero() && c.Password.Check() != nil {
+		errs = append(errs, "password is not env:NAME or file:PATH")
+	}
 	if c.Username != "" && c.Password.IsZero() {
 		errs = append(errs, "username needs a password (env:NAME or file:PATH)")
 	}

@@ -201,6 +201,10 @@ func (c *Config) SetDefaults() {
 	}
 	for i := range c.Devices {
 		d := &c.Devices[i]
+		if d.Driver == "opcua" {
+			c.opcuaDefaults(d)
+			continue
+		}
 		if d.Unit == 0 && !c.src.has(path{"devices", strconv.Itoa(i), "unit"}) {
 			d.Unit = DefaultUnit
 		}

@@ -17,7 +17,7 @@ import (
 // The closed sets of values a setting may take.
 var (
 	logLevels    = []string{"debug", "info", "warn", "error"}
-	knownDrivers = []string{"modbus"}
+	knownDrivers = []string{"modbus", "opcua"}
 	registers    = []string{"holding", "input", "coil", "discrete"}
 	pointTypes   = []string{"bool", "uint16", "int16", "uint32", "int32", "float32", "uint64", "int64", "float64", "string"}
 	byteOrders   = []string{"ABCD", "CDAB", "BADC", "DCBA"}
@@ -175,6 +175,8 @@ func (v *checker) devices() map[string]*drivers.DeviceConfig {
 		switch d.Driver {
 		case "modbus":
 			v.modbus(dp, d)
+		case "opcua":
+			v.opcua(dp, d)
 		}
 	}
 	return byName
