@@ -268,8 +268,8 @@ func readCorpus(t testing.TB) []corpusCall {
 // refused may reach the device, and every refusal has its expected reason.
 func TestCorpus(t *testing.T) {
 	calls := readCorpus(t)
-	if len(calls) < 80 {
-		t.Fatalf("got %d corpus calls, want at least 80", len(calls))
+	if len(calls) < 300 {
+		t.Fatalf("got %d corpus calls, want at least 300", len(calls))
 	}
 	g := newTankGate(t, resolverFunc(tankResolver))
 	dev := &countingDevice{}

@@ -2,6 +2,7 @@ package capability_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +299,29 @@ func TestNeedsAndHorizon(t *testing.T) {
 	}
 	if got := g.Horizon("pump_enum"); got != 0 {
 		t.Errorf("pump_enum horizon %s, want 0", got)
+	}
+}
+
+// BenchmarkDecide decides a write with two interlocks over a snapshot of
+// live values, and reports the 99th percentile of the single decisions as
+// p99-ns next to the mean and the allocations.
+func BenchmarkDecide(b *testing.B) {
+	g := newLimitGate(b)
+	c := capability.Call{ID: "call_1", Capability: "pump_lock", Args: `{"value":42}`}
+	snap := capability.Snapshot{Time: t0, Values: values("tank.inlet_pump", 40.0, "tank.level", 50.0, "tank.heater", false)}
+	times := make([]time.Duration, 0, 1<<16)
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		d := g.Decide("agent", c, snap)
+		times = append(times, time.Since(start))
+		if d.Outcome != capability.Allow {
+			b.Fatalf("got %v %q %s, want allow", d.Outcome, d.Reason, d.Detail)
+		}
+	}
+	slices.Sort(times)
+	if n := len(times); n > 0 {
+		b.ReportMetric(float64(times[n*99/100].Nanoseconds()), "p99-ns")
+		b.ReportMetric(float64(times[n/2].Nanoseconds()), "p50-ns")
 	}
 }
