@@ -121,7 +121,9 @@ func newApprovalRig(t *testing.T, dir string, start time.Time) *approvalRig {
 	return r
 }
 
-func gateCall(name, args string) capability.Call { return capability.Call{Capability: name, Args: args} }
+func gateCall(name, args string) capability.Call {
+	return capability.Call{Capability: name, Args: args}
+}
 
 func TestCoreRateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
