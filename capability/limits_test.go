@@ -325,3 +325,48 @@ func BenchmarkDecide(b *testing.B) {
 		b.ReportMetric(float64(times[n/2].Nanoseconds()), "p50-ns")
 	}
 }
+
+// FuzzDecideLimits feeds raw argument bytes to every capability with
+// limits, interlocks, pulses, sequences and approvals: Decide must not
+// panic, must decide the same way twice, and may allow only what the
+// capability's range admits; an approval-bound capability never allows
+// without an approval.
+func FuzzDecideLimits(f *testing.F) {
+	for _, c := range readCorpus(f) {
+		f.Add([]byte(c.Args))
+	}
+	f.Add([]byte(`{"speed":30}`))
+	g := newLimitGate(f)
+	snap := capability.Snapshot{Time: t0, Values: values("tank.inlet_pump", 40.0, "tank.level", 50.0, "tank.heater", false)}
+	f.Fuzz(func(t *testing.T, args []byte) {
+		for _, s := range limitSpecs() {
+			c := capability.Call{Capability: s.Name, Args: string(args)}
+			d := g.Decide("agent", c, snap)
+			if again := g.Decide("agent", c, snap); d.Outcome != again.Outcome || d.Reason != again.Reason || d.Digest != again.Digest {
+				t.Fatalf("%s %q: got %v %s, then %v %s", s.Name, args, d.Outcome, d.Reason, again.Outcome, again.Reason)
+			}
+			if d.Outcome != capability.Allow {
+				if d.Action != nil {
+					t.Fatalf("%s %q: %v with an action", s.Name, args, d.Outcome)
+				}
+				continue
+			}
+			if s.Approval {
+				t.Fatalf("%s %q: allowed without approval", s.Name, args)
+			}
+			a := d.Action
+			switch a.Kind() {
+			case capability.KindWrite:
+				if v := a.Value().Value.Float(); v < *s.Min || v > *s.Max {
+					t.Fatalf("%s %q: allowed %v", s.Name, args, v)
+				}
+			case capability.KindSequence:
+				for _, st := range a.Steps() {
+					if st.Point == "inlet_pump" && (st.Value.Value.Number < 0 || st.Value.Value.Number > 80) {
+						t.Fatalf("%s %q: allowed step %v", s.Name, args, st.Value)
+					}
+				}
+			}
+		}
+	})
+}
