@@ -106,6 +106,11 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("gateway: capabilities: %w", err)
 	}
+	// Resolve the actions a crash interrupted before anything can call a
+	// device (see recover.go).
+	if _, err := Recover(ctx, j, devices, log.With("component", "recovery")); err != nil {
+		return err
+	}
 
 	brokerURL := cfg.MQTT.Broker
 	if brokerURL == "" {
