@@ -29,6 +29,13 @@ demo: build ## run the demo for DEMO_FOR (default 30s; DEMO_FOR=0 runs until Ctr
 interop: build ## interop tests against independent peers (scripts/interop.sh)
 	./scripts/interop.sh
 
+CRASHTEST_ACTUATIONS ?= 1000
+CRASHTEST_KILLS      ?= 20
+.PHONY: crashtest
+crashtest: build ## crash test of the real binary: SIGKILL during actuations (CRASHTEST_ACTUATIONS, CRASHTEST_KILLS)
+	FEMTOCLAW_CRASHTEST=1 FEMTOCLAW_BIN=$(CURDIR)/bin/femtoclaw CRASHTEST_ACTUATIONS=$(CRASHTEST_ACTUATIONS) \
+	  CRASHTEST_KILLS=$(CRASHTEST_KILLS) go test -count=1 -v -timeout 20m -run '^TestCrash$$' ./gateway/crashtest/
+
 bench: ## benchmarks (Go benchmarks in every package)
 	go test -run '^$$' -bench . -benchmem -count=1 ./...
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -11,13 +12,21 @@ import (
 )
 
 func newSimCmd() *cobra.Command {
-	var modbusAddr, opcuaAddr string
+	var modbusAddr, opcuaAddr, writeLogPath string
 	cmd := &cobra.Command{
 		Use:   "sim [--modbus ADDR] [--opcua ADDR]",
 		Short: "Run the plant simulator on its own",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := newLogger(cmd.ErrOrStderr(), "info")
+			if writeLogPath != "" {
+				h, closeLog, err := newWriteLog(writeLogPath, logger.Handler())
+				if err != nil {
+					return withCode(ExitFailed, err)
+				}
+				defer closeLog()
+				logger = slog.New(h)
+			}
 			plant := sim.New(sim.Options{Logger: logger})
 			addr, err := plant.ListenModbus(modbusAddr)
 			if err != nil {
@@ -45,5 +54,6 @@ func newSimCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&modbusAddr, "modbus", "127.0.0.1:5020", "Modbus TCP listen address")
 	cmd.Flags().StringVar(&opcuaAddr, "opcua", "", "also serve OPC UA (security None) on this address, e.g. 127.0.0.1:4840")
+	cmd.Flags().StringVar(&writeLogPath, "write-log", "", "append every write the simulator accepts to FILE as a JSON line, fsynced")
 	return cmd
 }
