@@ -225,7 +225,7 @@ func checkJournal(t *testing.T, dir string) {
 
 func waitGoroutines(t *testing.T, base int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		n := runtime.NumGoroutine()
 		if n <= base {
