@@ -48,10 +48,6 @@ type OPCUAConfig struct {
 	// variable NAME, "file:PATH" the file PATH (one trailing newline
 	// dropped). A password is never written in the config itself.
 	Password Secret `yaml:"password" json:"password,omitempty"`
-	// Subscribe has the server report changes of every point (monitored
-	// items at the poll interval) instead of the gateway reading them at
-	// every poll; reads are served from the last report. Default false.
-	Subscribe bool `yaml:"subscribe" json:"subscribe,omitempty"`
 }
 
 // Secret is a password or key given by reference: "env:NAME" or
