@@ -92,7 +92,7 @@ func Open(cfg DeviceConfig, logger *slog.Logger) (Device, error) {
 type DeviceConfig struct {
 	// Name identifies the device in capabilities, telemetry and the journal.
 	Name string `yaml:"name" json:"name"`
-	// Driver names the driver: "modbus" (more to come).
+	// Driver names the driver: "modbus", "opcua" or "gpio".
 	Driver string `yaml:"driver" json:"driver"`
 	// URL is where the device is reached, e.g. tcp://192.168.1.10:502.
 	URL string `yaml:"url" json:"url"`
@@ -137,6 +137,11 @@ type DeviceConfig struct {
 	// Security): the client's own certificate and key, and the CA or
 	// server certificate the device's certificate must chain to.
 	TLS *TLSConfig `yaml:"tls" json:"tls,omitempty"`
+
+	// Chip is the GPIO chip of a device with driver "gpio": its name
+	// (gpiochip0, the default), its path (/dev/gpiochip0) or its label
+	// (pinctrl-bcm2711). Such a device has no URL.
+	Chip string `yaml:"chip" json:"chip,omitempty"`
 }
 
 // TLSConfig names PEM files for a TLS connection to a device.
@@ -188,6 +193,27 @@ type PointConfig struct {
 	// the high byte (order ABCD) or the low byte (order BADC). Trailing
 	// NUL bytes and spaces are dropped. A string point is read-only.
 	Length uint16 `yaml:"length" json:"length,omitempty"`
+
+	// GPIO settings, for a point of a device with driver "gpio". Such a
+	// point is one line, and its type is bool: on or off.
+
+	// Line is the GPIO line: its offset on the chip ("17"), the name the
+	// chip gives it ("GPIO17", the Raspberry Pi's BCM names), or a pin of
+	// the Raspberry Pi's 40-pin header ("pin11", which is GPIO17).
+	Line string `yaml:"line" json:"line,omitempty"`
+	// Direction is "input" or "output". Default output for a writable
+	// point, input otherwise. An output that is not writable stays at its
+	// initial state.
+	Direction string `yaml:"direction" json:"direction,omitempty"`
+	// ActiveLow makes a low level mean on, as for most relay boards and
+	// for buttons that pull the line to ground.
+	ActiveLow bool `yaml:"active_low" json:"active_low,omitempty"`
+	// Bias of an input: "pull-up", "pull-down" or "as-is" (the default,
+	// leaving the chip's setting, for lines with their own resistors).
+	Bias string `yaml:"bias" json:"bias,omitempty"`
+	// Initial is the state an output is switched to when the gateway
+	// takes the line: true on, false (the default) off.
+	Initial bool `yaml:"initial" json:"initial,omitempty"`
 }
 
 // Point returns the named point's configuration.
