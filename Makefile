@@ -9,7 +9,7 @@ DEMO_FOR ?= 30s
 FUZZTIME ?= 10s
 
 .DEFAULT_GOAL := help
-.PHONY: help build test demo interop bench cross fuzz clean
+.PHONY: help build test demo interop bench cross fuzz clean firmware
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ cross: ## static binaries for linux amd64, arm64, armv7, armv6 in bin/
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o bin/femtoclaw-linux-arm64 ./cmd/femtoclaw
 	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o bin/femtoclaw-linux-armv7 ./cmd/femtoclaw
 	GOOS=linux GOARCH=arm GOARM=6 $(GOBUILD) -o bin/femtoclaw-linux-armv6 ./cmd/femtoclaw
+
+firmware: ## reproducible release bundles for linux amd64, arm64, armv7, armv6 in dist/
+	VERSION=$(VERSION) COMMIT=$(COMMIT) ./scripts/firmware.sh
 
 clean: ## remove build output
 	rm -rf bin dist
