@@ -48,6 +48,7 @@ type Core struct {
 	decideMu  sync.Mutex
 	usage     *usage
 	approvals *approvals
+	writable  func() error
 }
 
 // CoreOptions configures a Core.
@@ -63,6 +64,10 @@ type CoreOptions struct {
 	// ApprovalTTL is how long a pending call waits for an operator's
 	// approval. Zero: DefaultApprovalTTL.
 	ApprovalTTL time.Duration
+	// Writable, when set, is asked before every call: an error refuses the
+	// call as journal_unavailable before anything is journaled (the
+	// journal's disk is full, say). Nil: always writable.
+	Writable func() error
 }
 
 // NewCore builds the core.
@@ -76,6 +81,8 @@ func NewCore(o CoreOptions) *Core {
 		events:  o.Events,
 		logger:  o.Logger,
 		now:     o.Now,
+
+		writable: o.Writable,
 	}
 	for _, d := range o.Configs {
 		for _, p := range d.Points {
@@ -162,6 +169,12 @@ type CallOptions struct {
 // reason code on failure, never a raw driver error.
 func (c *Core) Call(ctx context.Context, p capability.Principal, episode string, call capability.Call, opts CallOptions) capability.Result {
 	log := c.logger.With("principal", string(p), "capability", call.Capability)
+	if c.writable != nil {
+		if err := c.writable(); err != nil {
+			log.Warn("journal cannot take the call; refusing it", "err", err)
+			return capability.Failed(capability.ReasonJournalUnavailable)
+		}
+	}
 	if _, err := c.journal.Append(journal.Entry{Kind: journal.KindProposal, Principal: string(p), Episode: episode, Body: call}); err != nil {
 		log.Error("journal proposal failed; refusing the call", "err", err)
 		return capability.Failed(capability.ReasonJournalUnavailable)

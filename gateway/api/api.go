@@ -48,6 +48,8 @@ type Server struct {
 	logger  *slog.Logger
 	agents  map[string]*agent.Agent // POST /v1/ask; see ask.go
 	mcp     http.Handler            // MCPPath, when set
+
+	readiness func() []string // GET /readyz; see health.go
 }
 
 // New returns a server for the socket at path.
@@ -104,6 +106,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/status", s.status)
 	s.brainRoutes(mux)
 	s.approvalRoutes(mux)
+	s.healthRoutes(mux)
 	return mux
 }
 
