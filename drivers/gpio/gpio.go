@@ -67,7 +67,7 @@ var ErrClosed = errors.New("gpio: device closed")
 // point is a validated PointConfig.
 type point struct {
 	name      string
-	ref       lineRef
+	ref       drivers.GPIOLine
 	output    bool
 	writable  bool
 	activeLow bool
@@ -145,13 +145,13 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger, open openFunc) (*D
 		if len(perrs) == 0 {
 			// The same line by name or by offset; a name and an offset
 			// of one line are found out when the lines are taken.
-			for _, k := range p.ref.keys() {
+			for _, k := range p.ref.Keys() {
 				if other, dup := lines[k]; dup {
 					devErr("point %q: %s is already point %q", pc.Name, p.ref, other)
 					break
 				}
 			}
-			for _, k := range p.ref.keys() {
+			for _, k := range p.ref.Keys() {
 				lines[k] = pc.Name
 			}
 		}
@@ -171,7 +171,7 @@ func parsePoint(pc drivers.PointConfig) (point, []error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	p := point{name: pc.Name, writable: pc.Writable, activeLow: pc.ActiveLow, initial: pc.Initial, pull: gpio.PullNoChange}
-	ref, err := parseLine(pc.Line)
+	ref, err := drivers.ParseGPIOLine(pc.Line)
 	if err != nil {
 		bad("%v", err)
 	}
@@ -367,14 +367,14 @@ func (d *Device) take() error {
 }
 
 // lineOf finds a point's line on c.
-func lineOf(c chip, r lineRef) (pin, error) {
-	if r.name != "" {
-		if p := c.ByName(r.name); p != nil {
+func lineOf(c chip, r drivers.GPIOLine) (pin, error) {
+	if r.Name != "" {
+		if p := c.ByName(r.Name); p != nil {
 			return p, nil
 		}
 	}
-	if r.offset >= 0 {
-		if p := c.ByOffset(r.offset); p != nil {
+	if r.Offset >= 0 {
+		if p := c.ByOffset(r.Offset); p != nil {
 			return p, nil
 		}
 	}
