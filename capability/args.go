@@ -35,6 +35,18 @@ func parseArgs(s string) (map[string]any, error) {
 	if !utf8.ValidString(s) {
 		return nil, errors.New("arguments are not valid UTF-8")
 	}
+	// Well-formed text, the common case, is parsed in place without a
+	// decoder; anything else goes through the decoder for its exact error.
+	if json.Valid([]byte(s)) && len(s) > 0 && s[skipSpace(s, 0)] == '{' {
+		return parseValid(s)
+	}
+	return parseStream(s)
+}
+
+// parseStream is parseArgs's parser for text that may not be well-formed
+// JSON: it reads tokens from encoding/json's decoder, so that every
+// refusal is worded as that decoder words it.
+func parseStream(s string) (map[string]any, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	tok, err := dec.Token()

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/femtoclaw/femtoclaw/drivers"
 )
 
 // Result codes.
@@ -75,14 +77,15 @@ func (g *Gate) Decide(p Principal, c Call, snap Snapshot) Decision {
 			return d.deny(ReasonInvalidArguments, err.Error())
 		}
 	}
-	if err := e.schema.Validate(args); err != nil {
+	if !e.argsMatch(args) {
 		return d.deny(ReasonInvalidArguments, e.explain(args))
 	}
 
 	// 4, 5 The values.
 	var (
 		act    *Authorized
-		argv   map[string]any
+		argv   []binding
+		one    [1]binding // a write's argument, without an allocation
 		reason Reason
 		detail string
 	)
@@ -90,7 +93,8 @@ func (g *Gate) Decide(p Principal, c Call, snap Snapshot) Decision {
 	case KindRead:
 		act = &Authorized{capability: e.spec.Name, kind: KindRead, reads: e.reads}
 	case KindWrite:
-		act, argv, reason, detail = e.resolveWrite(args[e.spec.Argument], &snap)
+		act, one[0].value, reason, detail = e.resolveWrite(args[e.spec.Argument], &snap)
+		one[0].key, argv = e.argKey, one[:]
 	case KindPulse:
 		act = e.pulseAction()
 	case KindSequence:
@@ -112,7 +116,7 @@ func (g *Gate) Decide(p Principal, c Call, snap Snapshot) Decision {
 	}
 
 	// 8 Approval; 9 allow.
-	d.Digest = act.Digest()
+	d.Digest = act.digestOf()
 	a := snap.Approval
 	switch {
 	case !e.limits.approval && a == nil:
@@ -144,30 +148,27 @@ func (g *Gate) allowed(p Principal, name string) bool {
 
 // resolveWrite checks a write's value against its range, allowed values
 // and step, and resolves it through the device.
-func (e *entry) resolveWrite(raw any, snap *Snapshot) (*Authorized, map[string]any, Reason, string) {
+func (e *entry) resolveWrite(raw any, snap *Snapshot) (*Authorized, drivers.Value, Reason, string) {
+	var none drivers.Value
 	v, ok := argValue(raw, e.boolean)
 	if !ok {
-		return nil, nil, ReasonInvalidArguments, "argument is not a " + e.argType()
+		return nil, none, ReasonInvalidArguments, "argument is not a " + e.argType()
 	}
 	if !e.inRange(v.Float()) {
-		return nil, nil, ReasonOutOfRange, fmt.Sprintf("value %s outside [%s, %s]", v, formatFloat(e.min), formatFloat(e.max))
+		return nil, none, ReasonOutOfRange, fmt.Sprintf("value %s outside [%s, %s]", v, formatFloat(e.min), formatFloat(e.max))
 	}
 	if !e.limits.inEnum(v.Float()) {
-		return nil, nil, ReasonOutOfRange, fmt.Sprintf("value %s is not one of the allowed values", v)
+		return nil, none, ReasonOutOfRange, fmt.Sprintf("value %s is not one of the allowed values", v)
 	}
 	enc, r, detail := resolveChecked(e.resolver, e.spec.Point, v, e.min, e.max)
 	if r != ReasonNone {
-		return nil, nil, r, detail
+		return nil, none, r, detail
 	}
 	if r, detail := e.checkStep(enc.Value.Float(), snap); r != ReasonNone {
-		return nil, nil, r, detail
+		return nil, none, r, detail
 	}
 	act := &Authorized{capability: e.spec.Name, kind: KindWrite, device: e.spec.Device, point: e.spec.Point, value: enc}
-	var argv map[string]any
-	if len(e.limits.locks) > 0 {
-		argv = map[string]any{e.spec.Argument: v.Any()}
-	}
-	return act, argv, ReasonNone, ""
+	return act, v, ReasonNone, ""
 }
 
 // inRange reports whether f lies within the write's inclusive range. NaN

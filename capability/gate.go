@@ -79,7 +79,9 @@ type Gate struct {
 
 // entry is one validated capability, with everything Decide needs ready.
 type entry struct {
-	spec   Spec // normalised: Argument set for writes
+	spec Spec // normalised: Argument set for writes
+	// argKey is how an interlock reads a write's argument: args.NAME.
+	argKey string
 	tool   Tool
 	schema *jsonschema.Schema
 
@@ -289,6 +291,7 @@ func checkWrite(e *entry, devs map[string]*drivers.DeviceConfig, resolvers map[s
 	} else if err := checkName(s.Argument); err != nil {
 		problem("argument", "%w", err)
 	}
+	e.argKey = argsIdent + "." + s.Argument
 	rangeOK := true
 	for _, b := range []struct {
 		field string

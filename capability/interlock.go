@@ -212,10 +212,10 @@ func (p *namePatcher) Visit(node *ast.Node) {
 	n.SetLocation(id.Location())
 }
 
-// holds evaluates the interlock in env. An error (a value of the wrong
-// type at run time) counts as not holding.
-func (il *interlock) holds(env map[string]any) (bool, error) {
-	out, err := vm.Run(il.prog, env)
+// holds evaluates the interlock in env on machine m. An error (a value of
+// the wrong type at run time) counts as not holding.
+func (il *interlock) holds(m *vm.VM, env map[string]any) (bool, error) {
+	out, err := m.Run(il.prog, env)
 	if err != nil {
 		return false, err
 	}

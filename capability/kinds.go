@@ -17,6 +17,7 @@ const maxSteps = 32
 // seqArg is one argument of a sequence, validated.
 type seqArg struct {
 	name     string
+	key      string // how an interlock reads it: args.NAME
 	boolean  bool
 	min, max float64
 }
@@ -102,7 +103,7 @@ func checkSequence(e *entry, devs map[string]*drivers.DeviceConfig, resolvers ma
 			problem("arguments", "argument %q defined twice", a.Name)
 		}
 		index[a.Name] = i
-		e.args = append(e.args, seqArg{name: a.Name, min: math.Inf(-1), max: math.Inf(1)})
+		e.args = append(e.args, seqArg{name: a.Name, key: argsIdent + "." + a.Name, min: math.Inf(-1), max: math.Inf(1)})
 	}
 	for i, st := range s.Steps {
 		field := "steps"
@@ -239,9 +240,9 @@ func resolveChecked(r Resolver, point string, v drivers.Value, lo, hi float64) (
 }
 
 // resolveSequence checks a sequence's arguments and resolves its steps.
-func (e *entry) resolveSequence(args map[string]any) (*Authorized, map[string]any, Reason, string) {
+func (e *entry) resolveSequence(args map[string]any) (*Authorized, []binding, Reason, string) {
 	vals := make([]drivers.Value, len(e.args))
-	argv := make(map[string]any, len(e.args))
+	argv := make([]binding, len(e.args))
 	for i, a := range e.args {
 		v, ok := argValue(args[a.name], a.boolean)
 		if !ok {
@@ -251,7 +252,7 @@ func (e *entry) resolveSequence(args map[string]any) (*Authorized, map[string]an
 			return nil, nil, ReasonOutOfRange, fmt.Sprintf("argument %q: value %s outside [%s, %s]", a.name, v, formatFloat(a.min), formatFloat(a.max))
 		}
 		vals[i] = v
-		argv[a.name] = v.Any()
+		argv[i] = binding{key: a.key, value: v}
 	}
 	act := &Authorized{capability: e.spec.Name, kind: KindSequence, steps: make([]WriteStep, 0, len(e.steps))}
 	for i, st := range e.steps {

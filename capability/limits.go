@@ -4,7 +4,10 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/femtoclaw/femtoclaw/drivers"
 )
@@ -150,21 +153,43 @@ func countSince(as []Admission, since time.Time, p Principal) int {
 	return n
 }
 
+// binding is one argument of a call as an interlock reads it.
+type binding struct {
+	key   string // args.NAME
+	value drivers.Value
+}
+
+// evaluation is what evaluating interlocks needs besides the programs: an
+// environment and a machine, reused from call to call through evalPool.
+type evaluation struct {
+	env     map[string]any
+	machine vm.VM
+}
+
+// evalPool holds idle evaluations. An evaluation is used by one decision
+// at a time and emptied before it is put back.
+var evalPool = sync.Pool{New: func() any { return &evaluation{env: make(map[string]any, 8)} }}
+
 // checkInterlocks evaluates every interlock over the snapshot's values
 // and the call's arguments (float64 or bool by name). A point without a
 // value fails its interlock.
-func (l *limits) checkInterlocks(args map[string]any, snap *Snapshot) (Reason, string) {
+func (l *limits) checkInterlocks(args []binding, snap *Snapshot) (Reason, string) {
 	if len(l.locks) == 0 {
 		return ReasonNone, ""
 	}
-	env := make(map[string]any, len(l.needs)+len(args))
+	ev := evalPool.Get().(*evaluation)
+	defer func() {
+		clear(ev.env)
+		evalPool.Put(ev)
+	}()
+	env := ev.env
 	for _, k := range l.needs {
 		if v, ok := snap.Values[k]; ok && v.Valid() {
 			env[k] = v.Any()
 		}
 	}
-	for k, v := range args {
-		env[argsIdent+"."+k] = v
+	for _, a := range args {
+		env[a.key] = a.value.Any()
 	}
 	for i, il := range l.locks {
 		for _, k := range il.points {
@@ -172,7 +197,7 @@ func (l *limits) checkInterlocks(args map[string]any, snap *Snapshot) (Reason, s
 				return ReasonInterlock, "interlock #" + strconv.Itoa(i+1) + " " + strconv.Quote(il.src) + ": " + k + " has no good live value"
 			}
 		}
-		ok, err := il.holds(env)
+		ok, err := il.holds(&ev.machine, env)
 		if err != nil {
 			return ReasonInterlock, "interlock #" + strconv.Itoa(i+1) + " " + strconv.Quote(il.src) + ": " + err.Error()
 		}

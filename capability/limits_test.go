@@ -326,6 +326,36 @@ func BenchmarkDecide(b *testing.B) {
 	}
 }
 
+// TestArgsMatchSchema holds Decide's hand check of the argument shape to
+// the compiled JSON schema's verdict, over the corpus and the shapes of
+// every kind of capability.
+func TestArgsMatchSchema(t *testing.T) {
+	texts := []string{`{}`, `{"value":1}`, `{"value":true}`, `{"value":"1"}`, `{"value":null}`, `{"value":[1]}`,
+		`{"value":{}}`, `{"speed":30}`, `{"speed":30,"value":1}`, `{"Speed":30}`, `{"speed":false}`, `{"x":1}`}
+	for _, c := range readCorpus(t) {
+		texts = append(texts, c.Args)
+	}
+	gates := map[*capability.Gate][]capability.Spec{newLimitGate(t): limitSpecs(), newTankGate(t, resolverFunc(tankResolver)): tankSpecs()}
+	n := 0
+	for g, specs := range gates {
+		for _, s := range specs {
+			for _, text := range texts {
+				hand, schema, ok := capability.SchemaVerdicts(g, s.Name, text)
+				if !ok {
+					continue
+				}
+				n++
+				if hand != schema {
+					t.Errorf("%s %q: got hand check %v, want the schema's %v", s.Name, text, hand, schema)
+				}
+			}
+		}
+	}
+	if n < 1000 {
+		t.Errorf("got %d comparisons, want at least 1000", n)
+	}
+}
+
 // FuzzDecideLimits feeds raw argument bytes to every capability with
 // limits, interlocks, pulses, sequences and approvals: Decide must not
 // panic, must decide the same way twice, and may allow only what the
@@ -340,6 +370,9 @@ func FuzzDecideLimits(f *testing.F) {
 	snap := capability.Snapshot{Time: t0, Values: values("tank.inlet_pump", 40.0, "tank.level", 50.0, "tank.heater", false)}
 	f.Fuzz(func(t *testing.T, args []byte) {
 		for _, s := range limitSpecs() {
+			if hand, schema, ok := capability.SchemaVerdicts(g, s.Name, string(args)); ok && hand != schema {
+				t.Fatalf("%s %q: hand check says %v, schema %v", s.Name, args, hand, schema)
+			}
 			c := capability.Call{Capability: s.Name, Args: string(args)}
 			d := g.Decide("agent", c, snap)
 			if again := g.Decide("agent", c, snap); d.Outcome != again.Outcome || d.Reason != again.Reason || d.Digest != again.Digest {

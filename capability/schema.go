@@ -135,7 +135,7 @@ func (e *entry) description() string {
 }
 
 // explain says, deterministically, why arguments failed the schema. The
-// schema decides; this only words the refusal for the journal, because the
+// check decides (argsMatch); this only words the refusal for the journal, because the
 // validator's own messages list extra keys in map order.
 func (e *entry) explain(args map[string]any) string {
 	var extra []string
@@ -176,6 +176,32 @@ func (e *entry) explain(args map[string]any) string {
 		return "arguments do not match the schema"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// argsMatch reports whether parsed arguments are valid against the
+// capability's schema. The schema is always one flat object whose every
+// property is required, of type number or boolean, with no other
+// properties allowed, so the check is exact: as many arguments as
+// properties, each a property of its type. A test holds it to the
+// compiled schema's verdict.
+func (e *entry) argsMatch(args map[string]any) bool {
+	switch e.spec.Kind {
+	case KindWrite:
+		v, ok := args[e.spec.Argument]
+		return ok && len(args) == 1 && jsonType(v) == e.argType()
+	case KindSequence:
+		if len(args) != len(e.args) {
+			return false
+		}
+		for _, a := range e.args {
+			v, ok := args[a.name]
+			if !ok || jsonType(v) != typeName(a.boolean) {
+				return false
+			}
+		}
+		return true
+	}
+	return len(args) == 0
 }
 
 // takes reports whether k names an argument of the capability.

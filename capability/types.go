@@ -1,9 +1,6 @@
 package capability
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -298,37 +295,12 @@ func cloneEncoded(e drivers.Encoded) drivers.Encoded {
 
 // MarshalJSON records the action for the journal.
 func (a *Authorized) MarshalJSON() ([]byte, error) {
-	var value, restore *drivers.Encoded
-	var ms int64
-	switch a.kind {
-	case KindWrite:
-		value = &a.value
-	case KindPulse:
-		value, restore, ms = &a.value, &a.restore, a.duration.Milliseconds()
-	}
-	return json.Marshal(struct {
-		Capability string           `json:"capability"`
-		Kind       Kind             `json:"kind"`
-		Device     string           `json:"device,omitempty"`
-		Point      string           `json:"point,omitempty"`
-		Value      *drivers.Encoded `json:"value,omitempty"`
-		Restore    *drivers.Encoded `json:"restore,omitempty"`
-		DurationMS int64            `json:"duration_ms,omitempty"`
-		Steps      []WriteStep      `json:"steps,omitempty"`
-		Reads      []PointRef       `json:"reads,omitempty"`
-	}{a.capability, a.kind, a.device, a.point, value, restore, ms, a.steps, a.reads})
+	return a.appendJSON(nil), nil
 }
 
 // Digest is the hex SHA-256 of the action's journal form: what an approval
 // binds. Two actions with one digest put the same bytes on the same points.
-func (a *Authorized) Digest() string {
-	b, err := a.MarshalJSON()
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
+func (a *Authorized) Digest() string { return a.digestOf() }
 
 // Result is what the caller (and so the model) gets back for a call:
 // {"ok":true,"value":...,"unit":...} or {"ok":false,"code":"denied","reason":"..."}.
