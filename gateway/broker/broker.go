@@ -19,6 +19,7 @@ import (
 // Broker is a running embedded MQTT broker.
 type Broker struct {
 	server *mqtt.Server
+	ln     net.Listener
 	addr   string
 	logger *slog.Logger
 
@@ -55,7 +56,7 @@ func Start(addr string, logger *slog.Logger) (*Broker, error) {
 		server.Close()
 		return nil, fmt.Errorf("broker: %s: %w", addr, err)
 	}
-	b := &Broker{server: server, addr: ln.Addr().String(), logger: logger}
+	b := &Broker{server: server, ln: ln, addr: ln.Addr().String(), logger: logger}
 	logger.Info("broker listening", "addr", b.addr)
 	return b, nil
 }
@@ -72,8 +73,21 @@ func (b *Broker) Run(ctx context.Context) error {
 
 // Close disconnects every client, stops listening and waits for the
 // clients' connections to end. It may be called more than once.
+//
+// The library's own Close can deadlock when a client is going away at the
+// same moment (it takes a read lock on its client table twice while the
+// departing client waits to write to it), so Close first stops accepting,
+// disconnects the clients itself and waits for them to be gone; the
+// library's Close then finds nobody left to disconnect.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.ln.Close()
+		for _, cl := range b.server.Clients.GetAll() {
+			if !cl.Net.Inline {
+				_ = b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+		b.server.Listeners.ClientsWg.Wait()
 		if err := b.server.Close(); err != nil {
 			b.closeErr = fmt.Errorf("broker: close %s: %w", b.addr, err)
 		}
