@@ -88,8 +88,10 @@ const (
 	connectTimeout  = 10 * time.Second
 	writeTimeout    = 5 * time.Second
 	keepAlive       = 30 * time.Second
-	offlineTimeout  = 2 * time.Second // for the last status before stopping
-	disconnectQuiet = 1000            // ms paho may take to close cleanly
+	offlineTimeout  = 2 * time.Second  // for the last status before stopping
+	disconnectQuiet = 1000             // ms paho may take to close cleanly
+	stableAfter     = 10 * time.Second // a connection this old resets the backoff
+	restateDelay    = 250 * time.Millisecond
 )
 
 // New returns a Publisher for opts. Nothing connects until Run.
@@ -186,6 +188,19 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	logger := p.logger.With("broker", p.broker)
 	backoff := p.minBackoff
+	// pause waits out the backoff, with jitter, and doubles it. It reports
+	// false when ctx is done first.
+	pause := func() bool {
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		defer t.Stop()
+		backoff = min(2*backoff, p.maxBackoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
 	failures := 0
 	for {
 		client, lost, err := p.connect(ctx, addr)
@@ -199,20 +214,14 @@ func (p *Publisher) Run(ctx context.Context) error {
 			} else {
 				logger.Debug("connect failed", "attempt", failures, "err", err)
 			}
-			// Sleep between half the backoff and all of it.
-			wait := backoff/2 + rand.N(backoff/2+1)
-			backoff = min(2*backoff, p.maxBackoff)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !pause() {
 				return nil
-			case <-t.C:
 			}
 			continue
 		}
 		logger.Info("connected", "after_attempts", failures+1)
-		failures, backoff = 0, p.minBackoff
+		failures = 0
+		up := time.Now()
 		p.connected.Store(true)
 		err = p.serve(ctx, client, lost)
 		p.connected.Store(false)
@@ -222,11 +231,20 @@ func (p *Publisher) Run(ctx context.Context) error {
 			return nil
 		}
 		client.Disconnect(disconnectQuiet)
-		if lost := (connLost{}); errors.As(err, &lost) {
-			logger.Warn("connection lost, reconnecting", "err", lost.err)
-			continue
+		var cl connLost
+		if !errors.As(err, &cl) {
+			return err
 		}
-		return err
+		logger.Warn("connection lost, reconnecting", "err", cl.err)
+		// A connection that lasted resets the backoff; one that broke at
+		// once (a broker that drops us, another client with our id) does
+		// not, so that we do not hammer the broker.
+		if time.Since(up) > stableAfter {
+			backoff = p.minBackoff
+		}
+		if !pause() {
+			return nil
+		}
 	}
 }
 
@@ -285,7 +303,8 @@ func (p *Publisher) connect(ctx context.Context, addr string) (paho.Client, <-ch
 // status while this connection is up (the last will of an earlier
 // connection that the broker noticed late, e.g. when this one took its
 // session over), serve publishes online again, so the retained status ends
-// up telling the truth.
+// up telling the truth. It waits restateDelay first, so that the broker has
+// finished handing the offline status to every subscriber.
 func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan error) error {
 	online, err := json.Marshal(Status{State: StateOnline, Since: time.Now().UTC()})
 	if err != nil {
@@ -312,15 +331,21 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 	republish := func() error {
 		p.logger.Info("status overwritten while online, publishing it again")
 		_, err := send(ctx, client, status)
-		return err
+		return ignoreDone(ctx, err)
 	}
+	var again <-chan time.Time // fires when the status is due again
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-stale:
+			if again == nil {
+				again = time.After(restateDelay)
+			}
+		case <-again:
+			again = nil
 			if err := republish(); err != nil {
-				return ignoreDone(ctx, err)
+				return err
 			}
 		default:
 		}
@@ -335,8 +360,13 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 			case err := <-lost:
 				return connLost{err}
 			case <-stale:
+				if again == nil {
+					again = time.After(restateDelay)
+				}
+			case <-again:
+				again = nil
 				if err := republish(); err != nil {
-					return ignoreDone(ctx, err)
+					return err
 				}
 			case <-p.wake:
 			}
