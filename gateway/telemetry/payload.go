@@ -10,12 +10,12 @@ import (
 const (
 	// StatusSubtopic carries the retained Status of the gateway.
 	StatusSubtopic = "status"
-	// devicesSubtopic is the parent of every device's telemetry.
-	devicesSubtopic = "devices/"
+	// deviceSubtopicPrefix starts every device's telemetry subtopic.
+	deviceSubtopicPrefix = "telemetry/"
 )
 
 // DeviceSubtopic returns the subtopic of a device's telemetry.
-func DeviceSubtopic(device string) string { return devicesSubtopic + device }
+func DeviceSubtopic(device string) string { return deviceSubtopicPrefix + device }
 
 // Status is the payload of <prefix>/status.
 type Status struct {
@@ -37,7 +37,7 @@ const (
 const offlinePayload = `{"state":"offline"}`
 
 // DevicePayload is one poll of a device, published on
-// <prefix>/devices/<device>.
+// <prefix>/telemetry/<device>.
 type DevicePayload struct {
 	// Device names the device.
 	Device string `json:"device"`

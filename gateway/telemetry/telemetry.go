@@ -6,7 +6,7 @@
 //
 //	<prefix>/status             retained  {"state":"online","since":"2026-03-01T08:00:00.123Z"}
 //	                                      {"state":"offline"}  (also the last will)
-//	<prefix>/devices/<device>             {"device":"tank","seq":42,"ts":"2026-03-01T08:00:01Z",
+//	<prefix>/telemetry/<device>           {"device":"tank","seq":42,"ts":"2026-03-01T08:00:01Z",
 //	                                       "values":{"level":{"value":41.5,"quality":"good","unit":"%"},
 //	                                                 "heater":{"value":false,"quality":"good"}}}
 //

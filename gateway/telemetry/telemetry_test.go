@@ -189,7 +189,7 @@ func TestStatusOnlineThenOffline(t *testing.T) {
 
 func TestTelemetryInOrder(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
-	sub := subscribe(t, b.Addr(), prefix+"/devices/#")
+	sub := subscribe(t, b.Addr(), prefix+"/telemetry/#")
 	before := runtime.NumGoroutine()
 
 	p := New(Options{Broker: "tcp://" + b.Addr(), Prefix: prefix, Logger: testLogger})
@@ -202,7 +202,7 @@ func TestTelemetryInOrder(t *testing.T) {
 	stop := run(t, p)
 	for i := range n {
 		m := next(t, sub.C, fmt.Sprintf("message %d", i))
-		if want := (received{prefix + "/devices/tank", strconv.Itoa(i)}); m != want {
+		if want := (received{prefix + "/telemetry/tank", strconv.Itoa(i)}); m != want {
 			t.Fatalf("message %d: got %+v, want %+v", i, m, want)
 		}
 	}
@@ -355,7 +355,7 @@ func TestQueuedBeforeBrokerStarts(t *testing.T) {
 	stop := run(t, p)
 	const n = 50
 	for i := range n {
-		p.Publish("devices/tank", []byte(strconv.Itoa(i)))
+		p.Publish(DeviceSubtopic("tank"), []byte(strconv.Itoa(i)))
 	}
 	d.let(1)
 	<-d.tried
@@ -370,7 +370,7 @@ func TestQueuedBeforeBrokerStarts(t *testing.T) {
 	}
 
 	b := startBroker(t, addr)
-	sub := subscribe(t, b.Addr(), prefix+"/devices/#")
+	sub := subscribe(t, b.Addr(), prefix+"/telemetry/#")
 	d.let(1)
 	for i := range n {
 		m := next(t, sub.C, fmt.Sprintf("message %d", i))
@@ -408,7 +408,7 @@ func TestLastWill(t *testing.T) {
 	if s := waitStatus(t, statuses.C, StateOnline); !s.Since.After(first.Since) {
 		t.Errorf("online since: got %v, want after the first connection's %v", s.Since, first.Since)
 	}
-	p.Publish("devices/tank", []byte("after"))
+	p.Publish(DeviceSubtopic("tank"), []byte("after"))
 	waitFor(t, "publish after reconnect", func() bool { return p.Stats().Published == 1 })
 }
 
@@ -474,7 +474,7 @@ func TestStatusRestated(t *testing.T) {
 func TestDropWhenFull(t *testing.T) {
 	p := New(Options{Broker: "tcp://127.0.0.1:1", Prefix: prefix, Queue: 3})
 	for i := range 5 {
-		p.Publish("devices/tank", []byte(strconv.Itoa(i)))
+		p.Publish(DeviceSubtopic("tank"), []byte(strconv.Itoa(i)))
 	}
 	p.PublishRetained("status", []byte("x"))
 	if got, want := p.Stats(), (Stats{Queued: 3, Dropped: 3}); got != want {
@@ -482,7 +482,7 @@ func TestDropWhenFull(t *testing.T) {
 	}
 	msgs, _ := p.outbox.Peek(10)
 	for i, m := range msgs {
-		if want := (Message{Topic: prefix + "/devices/tank", Payload: []byte(strconv.Itoa(i))}); m.Topic != want.Topic || string(m.Payload) != string(want.Payload) || m.Retained {
+		if want := (Message{Topic: prefix + "/telemetry/tank", Payload: []byte(strconv.Itoa(i))}); m.Topic != want.Topic || string(m.Payload) != string(want.Payload) || m.Retained {
 			t.Errorf("queued message %d: got %+v, want %+v", i, m, want)
 		}
 	}
