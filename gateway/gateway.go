@@ -170,6 +170,9 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 		grp.Go(func() error { return serveMCP(gctx) })
 	}
 	grp.Go(func() error { return pub.Run(gctx) })
+	ret := cfg.Journal.Retention
+	pruner := journal.NewPruner(j, journal.Retention{MaxAge: ret.MaxAge.D(), MaxBytes: ret.MaxBytes}, ret.CheckInterval.D(), log.With("component", "retention"))
+	grp.Go(func() error { return pruner.Run(gctx) })
 	for _, dc := range cfg.Devices {
 		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name),
 			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D()))}

@@ -20,8 +20,9 @@
 //
 // Keys start with one byte naming a space, so that each space can be
 // iterated, and truncated, on its own: 'r' holds the chain's records, 'o'
-// the outboxes (see below). A record's key is the space byte followed by its
-// seq as 8 bytes big-endian, so key order is seq order:
+// the outboxes and 'c' the checkpoint of the last pruning (see below). A
+// record's key is the space byte followed by its seq as 8 bytes
+// big-endian, so key order is seq order:
 //
 //	+-----+-------------------------------+
 //	| 'r' | seq (uint64, big-endian)      |
@@ -67,6 +68,22 @@
 //	state        | ver | acked seq (8) | dropped count (8) |
 //
 // Flags hold the retained bit (bit 0) and the QoS (bits 1 and 2).
+//
+// # Retention and checkpoints
+//
+// Prune removes the oldest records by age or total size. It first appends,
+// synced, a checkpoint record (kind checkpoint) whose JSON body names the
+// last record it removes and that record's hash, then in one synced batch
+// stores the same facts under the checkpoint key and deletes the records:
+//
+//	checkpoint key | 'c' |
+//	checkpoint     | ver | through (8) | hash of record through (32) | checkpoint seq (8) |
+//
+// Verify starts after through, from the kept hash, and checks that the
+// record at checkpoint seq is a checkpoint naming the same through and
+// hash. A prefix removed without a checkpoint shows as missing records; a
+// checkpoint forged to cover a removal contradicts the checkpoint record
+// the chain protects.
 //
 // # Durability and group commit
 //
@@ -131,6 +148,9 @@ type Journal struct {
 	seq    uint64 // seq of the last record written, 0 if none
 	hash   Hash   // hash of that record
 	broken error  // set when a WAL sync failed; no append is accepted after it
+
+	// pruneMu serialises Prune.
+	pruneMu sync.Mutex
 
 	// obMu guards outboxes, the outboxes opened so far by name.
 	obMu     sync.Mutex
@@ -269,6 +289,9 @@ func (j *Journal) exit() { j.inflight.Done() }
 // If Append fails, the chain head is unchanged: the next record chains to
 // the last one written.
 func (j *Journal) Append(e Entry) (Record, error) {
+	if e.Kind == KindCheckpoint {
+		return Record{}, errCheckpointKind
+	}
 	return j.append(e, false)
 }
 
@@ -296,8 +319,14 @@ func (j *Journal) Append(e Entry) (Record, error) {
 // Pebble ever return the error instead, the journal refuses every later
 // append.
 func (j *Journal) AppendSync(e Entry) (Record, error) {
+	if e.Kind == KindCheckpoint {
+		return Record{}, errCheckpointKind
+	}
 	return j.append(e, true)
 }
+
+// errCheckpointKind refuses a checkpoint appended from outside Prune.
+var errCheckpointKind = errors.New("journal: append: only Prune writes checkpoint records")
 
 func (j *Journal) append(e Entry, durable bool) (Record, error) {
 	if err := j.enter(); err != nil {
@@ -405,8 +434,8 @@ func (j *Journal) Scan(from uint64, fn func(Record) error) error {
 
 // VerifyResult is what Verify found.
 type VerifyResult struct {
-	// Records is the number of records that verified, from seq 1 up to the
-	// first break (all of them when OK).
+	// Records is the number of records that verified, from seq Pruned+1 up
+	// to the first break (all of them when OK).
 	Records uint64
 	// OK is true if the whole chain verified.
 	OK bool
@@ -416,27 +445,39 @@ type VerifyResult struct {
 	BadSeq uint64
 	// Problem says what is wrong at BadSeq, empty when OK.
 	Problem string
+	// Pruned is the last seq that retention removed (see Prune), 0 if none
+	// was: the chain is verified from the record after it, which must chain
+	// to the hash the checkpoint kept.
+	Pruned uint64
 }
 
-// Verify walks the whole chain from seq 1 and reports the first break: a
-// missing record (a gap in the seqs, or records missing after the last one
+// Verify walks the whole chain and reports the first break: a missing
+// record (a gap in the seqs, or records missing after the last one
 // stored), a value that does not decode, a value stored under another
 // record's key, a hash that does not match the record, or a Prev that does
 // not match the hash of the record before. It also reports records beyond
-// the chain head the journal knows. The error is for failures to read the
-// store; a broken chain is reported in the result.
+// the chain head the journal knows.
+//
+// If records were pruned, the walk starts after the last pruned one, from
+// the hash the checkpoint kept, and the checkpoint record in the chain must
+// name the same seq and hash as the stored checkpoint: a prefix removed
+// without a checkpoint is reported as missing records, and a checkpoint
+// forged to cover a removal breaks the chain at its record. The error is
+// for failures to read the store; a broken chain is reported in the result.
 func (j *Journal) Verify() (VerifyResult, error) {
 	if err := j.enter(); err != nil {
 		return VerifyResult{}, err
 	}
 	defer j.exit()
 
-	// Take the head and the iterator's snapshot together, so that appends
+	// Take the head and the snapshot together, so that appends and prunes
 	// running meanwhile are neither seen nor reported missing.
 	j.mu.Lock()
 	head := j.seq
-	it, err := j.db.NewIter(spaceBounds())
+	snap := j.db.NewSnapshot()
 	j.mu.Unlock()
+	defer snap.Close()
+	it, err := snap.NewIter(spaceBounds())
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("journal: verify: %w", err)
 	}
@@ -450,11 +491,28 @@ func (j *Journal) Verify() (VerifyResult, error) {
 		res.BadSeq, res.Problem = seq, fmt.Sprintf(format, args...)
 		return res, nil
 	}
+	cp, found, err := readCheckpoint(snap)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			return VerifyResult{}, fmt.Errorf("journal: verify: %w", err)
+		}
+		first := uint64(1)
+		if it.First() {
+			first, _ = parseRecordKey(it.Key())
+		}
+		return bad(first, "%v", err)
+	}
+	if found {
+		res.Pruned, prev = cp.Through, cp.Hash
+	}
 	for valid := it.First(); valid; valid = it.Next() {
-		want := res.Records + 1
+		want := res.Pruned + res.Records + 1
 		seq, ok := parseRecordKey(it.Key())
 		if !ok {
 			return bad(want, "malformed key %x", it.Key())
+		}
+		if found && seq <= res.Pruned {
+			return bad(seq, "record %d is stored although checkpoint %d pruned the records up to %d", seq, cp.Seq, cp.Through)
 		}
 		if seq > want {
 			return bad(want, "record %d missing (next stored is %d)", want, seq)
@@ -486,14 +544,22 @@ func (j *Journal) Verify() (VerifyResult, error) {
 		if r.Prev != prev {
 			return bad(seq, "prev %s does not match the hash of record %d (%s)", r.Prev, seq-1, prev)
 		}
+		if found && seq == cp.Seq {
+			if problem := cp.matches(r); problem != "" {
+				return bad(seq, "%s", problem)
+			}
+		}
 		prev = r.Hash
 		res.Records++
 	}
 	if err := it.Error(); err != nil {
 		return VerifyResult{}, fmt.Errorf("journal: verify: %w", err)
 	}
-	if res.Records < head {
-		return bad(res.Records+1, "records %d to %d missing", res.Records+1, head)
+	if last := res.Pruned + res.Records; last < head {
+		return bad(last+1, "records %d to %d missing", last+1, head)
+	}
+	if found && cp.Seq > head {
+		return bad(cp.Seq, "checkpoint record %d is beyond the chain head %d", cp.Seq, head)
 	}
 	res.OK = true
 	return res, nil

@@ -32,6 +32,10 @@ const (
 	// KindNote is anything else worth keeping: start-up, shutdown, operator
 	// remarks.
 	KindNote
+	// KindCheckpoint records a pruning of the chain: its body names the last
+	// record removed and that record's hash (see Prune). Only Prune writes
+	// one; Append refuses it.
+	KindCheckpoint
 
 	kindEnd // one past the last valid kind
 )
@@ -51,6 +55,8 @@ func (k Kind) String() string {
 		return "episode"
 	case KindNote:
 		return "note"
+	case KindCheckpoint:
+		return "checkpoint"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -135,8 +141,9 @@ type Record struct {
 // checkpoints, metadata) take further letters so that each can be iterated
 // and truncated on its own.
 const (
-	spaceRecords byte = 'r'
-	spaceOutbox  byte = 'o'
+	spaceRecords    byte = 'r'
+	spaceOutbox     byte = 'o'
+	spaceCheckpoint byte = 'c'
 )
 
 const (

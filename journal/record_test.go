@@ -21,6 +21,7 @@ func TestKindText(t *testing.T) {
 		{KindOutcome, "outcome"},
 		{KindEpisode, "episode"},
 		{KindNote, "note"},
+		{KindCheckpoint, "checkpoint"},
 	}
 	for _, tt := range tests {
 		if got := tt.kind.String(); got != tt.name {

@@ -33,6 +33,8 @@ type Config struct {
 	Operator Principal `yaml:"operator" json:"operator"`
 	// MCP serves the capabilities to MCP clients as the principal "mcp".
 	MCP MCP `yaml:"mcp" json:"mcp"`
+	// Journal says how long the journal keeps its records.
+	Journal Journal `yaml:"journal" json:"journal"`
 
 	// Path is the file the config was read from; relative paths inside it
 	// are taken from its directory.
