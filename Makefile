@@ -36,6 +36,11 @@ crashtest: build ## crash test of the real binary: SIGKILL during actuations (CR
 	FEMTOCLAW_CRASHTEST=1 FEMTOCLAW_BIN=$(CURDIR)/bin/femtoclaw CRASHTEST_ACTUATIONS=$(CRASHTEST_ACTUATIONS) \
 	  CRASHTEST_KILLS=$(CRASHTEST_KILLS) go test -count=1 -v -timeout 20m -run '^TestCrash$$' ./gateway/crashtest/
 
+SOAK_FOR ?= 10m
+.PHONY: soak
+soak: build ## soak test of the real binary under faults for SOAK_FOR (default 10m; report in bin/soak-report.txt)
+	SOAK_FOR=$(SOAK_FOR) FEMTOCLAW_BIN=$(CURDIR)/bin/femtoclaw ./scripts/soak.sh
+
 bench: ## benchmarks (Go benchmarks in every package)
 	go test -run '^$$' -bench . -benchmem -count=1 ./...
 

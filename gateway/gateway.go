@@ -134,11 +134,12 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	hl.watchPublisher(pub.Stats, publisherMaxStall)
 	publishCommissioning(cfg.Gateway.DataDir, pub.PublishRetained, log)
 
+	space := newJournalSpace(cfg.Gateway.DataDir, JournalReserve, log.With("component", "journal"))
 	live := agent.NewLive()
 	core := agent.NewCore(agent.CoreOptions{
 		Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices,
 		Live: live, Events: pub, Logger: log.With("component", "core"),
-		ApprovalTTL: cfg.Approvals.TTL.D(),
+		ApprovalTTL: cfg.Approvals.TTL.D(), Writable: space.check,
 	})
 	g.mu.Lock()
 	g.core = core
@@ -155,6 +156,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 
 	apiSrv := api.New(filepath.Join(cfg.Gateway.DataDir, api.SocketName), cfg.Gateway.ID, core, log.With("component", "api"))
 	apiSrv.SetAgents(agents)
+	apiSrv.SetReadiness(func() []string { return readiness(space, hl) })
 	serveMCP, err := g.serveMCP(core, apiSrv)
 	if err != nil {
 		return err
@@ -170,6 +172,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 		grp.Go(func() error { return serveMCP(gctx) })
 	}
 	grp.Go(func() error { return pub.Run(gctx) })
+	grp.Go(func() error { return space.Run(gctx, pub.PublishRetained) })
 	ret := cfg.Journal.Retention
 	pruner := journal.NewPruner(j, journal.Retention{MaxAge: ret.MaxAge.D(), MaxBytes: ret.MaxBytes}, ret.CheckInterval.D(), log.With("component", "retention"))
 	grp.Go(func() error { return pruner.Run(gctx) })
