@@ -3,6 +3,7 @@ package telemetry
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
 // Message is one MQTT message waiting to be published.
@@ -12,6 +13,13 @@ type Message struct {
 	Payload []byte
 	// Retained asks the broker to keep the message for later subscribers.
 	Retained bool
+	// Seq is the message's place in the outbox, set by the outbox: 1, 2, 3,
+	// ..., never reused by one outbox (a durable outbox keeps counting
+	// across restarts). The publisher stamps it into JSON payloads as
+	// msg_seq, the subscribers' de-duplication key.
+	Seq uint64
+	// Time is when the message was queued; the publisher sets it.
+	Time time.Time
 }
 
 // ErrOutboxFull is returned by an Outbox that has no room for a message.
@@ -41,15 +49,16 @@ type MemoryOutbox struct {
 	buf   []Message // ring buffer of capacity limit
 	head  int       // index of the oldest message
 	n     int       // number of messages held
+	next  uint64    // seq of the next message
 }
 
 // NewMemoryOutbox returns an empty outbox that holds at most limit messages
 // (at least one).
 func NewMemoryOutbox(limit int) *MemoryOutbox {
-	return &MemoryOutbox{limit: max(limit, 1)}
+	return &MemoryOutbox{limit: max(limit, 1), next: 1}
 }
 
-// Push appends m, or returns ErrOutboxFull.
+// Push appends m with the next seq, or returns ErrOutboxFull.
 func (o *MemoryOutbox) Push(m Message) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -59,6 +68,8 @@ func (o *MemoryOutbox) Push(m Message) error {
 	if o.n == len(o.buf) {
 		o.grow()
 	}
+	m.Seq = o.next
+	o.next++
 	o.buf[(o.head+o.n)%len(o.buf)] = m
 	o.n++
 	return nil

@@ -24,6 +24,11 @@ type Status struct {
 	// Since is when the gateway's current connection to the broker came up;
 	// absent when offline.
 	Since time.Time `json:"since,omitzero"`
+	// Dropped counts the messages the outbox could not keep since it was
+	// first created (across restarts with the durable outbox); absent when
+	// none were. It is published with every online status, so the drops
+	// made while the broker was away are reported once it is back.
+	Dropped uint64 `json:"dropped,omitzero"`
 }
 
 // The states of a Status.

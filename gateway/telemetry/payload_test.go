@@ -69,6 +69,7 @@ func TestStatusJSON(t *testing.T) {
 	}{
 		{Status{State: StateOnline, Since: time.Date(2026, 3, 1, 8, 0, 0, 123000000, time.UTC)}, `{"state":"online","since":"2026-03-01T08:00:00.123Z"}`},
 		{Status{State: StateOffline}, offlinePayload},
+		{Status{State: StateOnline, Since: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Dropped: 7}, `{"state":"online","since":"2026-03-01T08:00:00Z","dropped":7}`},
 	}
 	for _, tt := range tests {
 		b, err := json.Marshal(tt.s)

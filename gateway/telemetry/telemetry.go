@@ -16,11 +16,21 @@
 // acknowledged it. A lost connection therefore loses nothing that is still
 // in the outbox; a message may arrive twice when a connection breaks between
 // the broker receiving it and acknowledging it. A full outbox drops the new
-// message and counts it.
+// message and counts it; the online status reports the count.
+//
+// As it sends a JSON object payload, the publisher adds the message's seq in
+// the outbox as "msg_seq" (the subscribers' de-duplication key) and, for a
+// message queued while there was no connection, "historical":true:
+//
+//	{"msg_seq":1042,"historical":true,"device":"tank","seq":42,...}
+//
+// With the JournalOutbox the messages, their seqs and the drop count
+// survive restarts. docs/MQTT.md describes every topic.
 package telemetry
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +59,25 @@ type Options struct {
 	Queue int
 	// Outbox replaces the in-memory outbox, e.g. with a durable one.
 	Outbox Outbox
+	// TLS configures the connection to a tls://, ssl:// or mqtts://
+	// broker. Nil: the system's roots, and the broker's host as the
+	// server name.
+	TLS *tls.Config
+	// Username and Password log in to the broker; empty: anonymous.
+	Username string
+	Password string
+	// PersistentSession connects with clean session false, so that the
+	// broker keeps the session (the status subscription and its queued
+	// messages) across reconnections. It needs a fixed ClientID. The
+	// outbox, not the session, keeps what has not been sent.
+	PersistentSession bool
+}
+
+// DropCounter is an Outbox that counts its own drops (those it made to
+// honour its bounds, across restarts for a durable one). Stats and the
+// online status report its count in place of the publisher's.
+type DropCounter interface {
+	Dropped() uint64
 }
 
 // Stats counts what a Publisher has done.
@@ -65,12 +94,17 @@ type Stats struct {
 
 // Publisher publishes messages to one broker through an outbox.
 type Publisher struct {
-	broker   string
-	clientID string
-	prefix   string
-	logger   *slog.Logger
-	outbox   Outbox
-	wake     chan struct{} // holds a token when the outbox may have news
+	broker     string
+	clientID   string
+	prefix     string
+	logger     *slog.Logger
+	outbox     Outbox
+	tls        *tls.Config
+	username   string
+	password   string
+	persistent bool
+	wake       chan struct{} // holds a token when the outbox may have news
+	now        func() time.Time
 
 	published atomic.Uint64
 	dropped   atomic.Uint64
@@ -92,6 +126,7 @@ const (
 	disconnectQuiet = 1000             // ms paho may take to close cleanly
 	stableAfter     = 10 * time.Second // a connection this old resets the backoff
 	restateDelay    = 250 * time.Millisecond
+	dropCheck       = 5 * time.Second // how often new drops are looked for while online
 )
 
 // New returns a Publisher for opts. Nothing connects until Run.
@@ -115,7 +150,12 @@ func New(opts Options) *Publisher {
 		prefix:     opts.Prefix,
 		logger:     logger.With("component", "telemetry"),
 		outbox:     outbox,
+		tls:        opts.TLS,
+		username:   opts.Username,
+		password:   opts.Password,
+		persistent: opts.PersistentSession,
 		wake:       make(chan struct{}, 1),
+		now:        time.Now,
 		dial:       d.DialContext,
 		minBackoff: 500 * time.Millisecond,
 		maxBackoff: 30 * time.Second,
@@ -145,7 +185,7 @@ func (p *Publisher) PublishRetained(subtopic string, payload []byte) {
 }
 
 func (p *Publisher) enqueue(subtopic string, payload []byte, retained bool) {
-	m := Message{Topic: p.topic(subtopic), Payload: append([]byte(nil), payload...), Retained: retained}
+	m := Message{Topic: p.topic(subtopic), Payload: append([]byte(nil), payload...), Retained: retained, Time: p.now()}
 	if err := p.outbox.Push(m); err != nil {
 		if p.dropped.Add(1) == 1 || !errors.Is(err, ErrOutboxFull) {
 			p.logger.Warn("message dropped", "topic", m.Topic, "err", err)
@@ -162,10 +202,19 @@ func (p *Publisher) enqueue(subtopic string, payload []byte, retained bool) {
 func (p *Publisher) Stats() Stats {
 	return Stats{
 		Published: p.published.Load(),
-		Dropped:   p.dropped.Load(),
+		Dropped:   p.droppedCount(),
 		Queued:    uint64(p.outbox.Len()),
 		Connected: p.connected.Load(),
 	}
+}
+
+// droppedCount returns the outbox's drop count, or the publisher's when the
+// outbox does not count its own.
+func (p *Publisher) droppedCount() uint64 {
+	if dc, ok := p.outbox.(DropCounter); ok {
+		return dc.Dropped()
+	}
+	return p.dropped.Load()
 }
 
 // connLost is the error of a serve loop whose connection broke; Run
@@ -182,7 +231,7 @@ func (e connLost) Unwrap() error { return e.err }
 // (re)connection sets it to online. Run returns nil when ctx is done, and an
 // error only for an unusable broker URL or a failing outbox. Call Run once.
 func (p *Publisher) Run(ctx context.Context) error {
-	addr, err := brokerAddr(p.broker)
+	addr, useTLS, err := brokerAddr(p.broker)
 	if err != nil {
 		return err
 	}
@@ -203,7 +252,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	failures := 0
 	for {
-		client, lost, err := p.connect(ctx, addr)
+		client, lost, err := p.connect(ctx, addr, useTLS)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -221,9 +270,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		logger.Info("connected", "after_attempts", failures+1)
 		failures = 0
-		up := time.Now()
+		up := p.now()
 		p.connected.Store(true)
-		err = p.serve(ctx, client, lost)
+		err = p.serve(ctx, client, lost, up)
 		p.connected.Store(false)
 		if ctx.Err() != nil {
 			p.goOffline(client)
@@ -248,30 +297,61 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 }
 
-// brokerAddr returns the host:port of a tcp:// or mqtt:// broker URL.
-func brokerAddr(broker string) (string, error) {
+// brokerAddr returns the host:port of a broker URL, and whether it speaks
+// TLS: tcp:// and mqtt:// do not, tls://, ssl:// and mqtts:// do.
+func brokerAddr(broker string) (addr string, useTLS bool, err error) {
 	u, err := url.Parse(broker)
 	if err != nil {
-		return "", fmt.Errorf("telemetry: broker %q: %w", broker, err)
+		return "", false, fmt.Errorf("telemetry: broker %q: %w", broker, err)
 	}
-	if u.Scheme != "tcp" && u.Scheme != "mqtt" {
-		return "", fmt.Errorf("telemetry: broker %q: scheme must be tcp:// or mqtt://", broker)
+	switch u.Scheme {
+	case "tcp", "mqtt":
+	case "tls", "ssl", "mqtts":
+		useTLS = true
+	default:
+		return "", false, fmt.Errorf("telemetry: broker %q: scheme must be tcp://, mqtt://, tls://, ssl:// or mqtts://", broker)
 	}
 	if _, _, err := net.SplitHostPort(u.Host); err != nil {
-		return "", fmt.Errorf("telemetry: broker %q: %w", broker, err)
+		return "", false, fmt.Errorf("telemetry: broker %q: %w", broker, err)
 	}
-	return u.Host, nil
+	return u.Host, useTLS, nil
+}
+
+// dialTLS dials addr and completes a TLS handshake with p's TLS config.
+func (p *Publisher) dialTLS(ctx context.Context, addr string) (net.Conn, error) {
+	raw, err := p.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.tls.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg.ServerName = host
+	}
+	c := tls.Client(raw, cfg)
+	hctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := c.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return c, nil
 }
 
 // connect makes one attempt to connect. lost receives the reason when the
 // connection later breaks.
-func (p *Publisher) connect(ctx context.Context, addr string) (paho.Client, <-chan error, error) {
+func (p *Publisher) connect(ctx context.Context, addr string, useTLS bool) (paho.Client, <-chan error, error) {
 	lost := make(chan error, 1)
 	opts := paho.NewClientOptions().
 		AddBroker("tcp://"+addr).
 		SetClientID(p.clientID).
+		SetUsername(p.username).
+		SetPassword(p.password).
 		SetProtocolVersion(4).
-		SetCleanSession(true). // the outbox, not the session, keeps what is unsent
+		SetCleanSession(!p.persistent || p.clientID == ""). // the outbox, not the session, keeps what is unsent
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetConnectTimeout(connectTimeout).
@@ -285,6 +365,9 @@ func (p *Publisher) connect(ctx context.Context, addr string) (paho.Client, <-ch
 			}
 		}).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			if useTLS {
+				return p.dialTLS(ctx, u.Host)
+			}
 			return p.dial(ctx, "tcp", u.Host)
 		})
 	client := paho.NewClient(opts)
@@ -305,12 +388,22 @@ func (p *Publisher) connect(ctx context.Context, addr string) (paho.Client, <-ch
 // session over), serve publishes online again, so the retained status ends
 // up telling the truth. It waits restateDelay first, so that the broker has
 // finished handing the offline status to every subscriber.
-func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan error) error {
-	online, err := json.Marshal(Status{State: StateOnline, Since: time.Now().UTC()})
-	if err != nil {
-		return fmt.Errorf("telemetry: %w", err)
+func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan error, up time.Time) error {
+	var status []Message
+	var dropped uint64
+	// setStatus builds the online status with the current drop count.
+	setStatus := func() error {
+		dropped = p.droppedCount()
+		online, err := json.Marshal(Status{State: StateOnline, Since: up.UTC(), Dropped: dropped})
+		if err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		status = []Message{{Topic: p.topic(StatusSubtopic), Payload: online, Retained: true}}
+		return nil
 	}
-	status := []Message{{Topic: p.topic(StatusSubtopic), Payload: online, Retained: true}}
+	if err := setStatus(); err != nil {
+		return err
+	}
 	if _, err := send(ctx, client, status); err != nil {
 		return ignoreDone(ctx, err)
 	}
@@ -333,6 +426,19 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 		_, err := send(ctx, client, status)
 		return ignoreDone(ctx, err)
 	}
+	// Drops made while online (a full outbox) are reported by a new status.
+	dropTick := time.NewTicker(dropCheck)
+	defer dropTick.Stop()
+	checkDrops := func() error {
+		if p.droppedCount() == dropped {
+			return nil
+		}
+		if err := setStatus(); err != nil {
+			return err
+		}
+		_, err := send(ctx, client, status)
+		return ignoreDone(ctx, err)
+	}
 	var again <-chan time.Time // fires when the status is due again
 	for {
 		select {
@@ -345,6 +451,10 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 		case <-again:
 			again = nil
 			if err := republish(); err != nil {
+				return err
+			}
+		case <-dropTick.C:
+			if err := checkDrops(); err != nil {
 				return err
 			}
 		default:
@@ -368,9 +478,16 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 				if err := republish(); err != nil {
 					return err
 				}
+			case <-dropTick.C:
+				if err := checkDrops(); err != nil {
+					return err
+				}
 			case <-p.wake:
 			}
 			continue
+		}
+		for i := range batch {
+			batch[i].Payload = stamp(batch[i], up)
 		}
 		n, err := send(ctx, client, batch)
 		if n > 0 {
