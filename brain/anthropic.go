@@ -118,6 +118,13 @@ func (p *Anthropic) Complete(ctx context.Context, req Request) (Response, error)
 	if err := post(ctx, &p.o, "anthropic", p.o.BaseURL+"/v1/messages", h, body, &out); err != nil {
 		return Response{}, err
 	}
+	return out.response(), nil
+}
+
+// response turns a decoded messages answer into a Response: its text
+// blocks joined by newlines, its tool_use blocks as calls, and the usage.
+// Other block types (thinking, for one) are dropped.
+func (out *antResponse) response() Response {
 	resp := Response{Usage: Usage{InputTokens: out.Usage.InputTokens, OutputTokens: out.Usage.OutputTokens}}
 	var text []string
 	for _, b := range out.Content {
@@ -129,7 +136,7 @@ func (p *Anthropic) Complete(ctx context.Context, req Request) (Response, error)
 		}
 	}
 	resp.Text = strings.Join(text, "\n")
-	return resp, nil
+	return resp
 }
 
 // objectOrEmpty returns the argument text when it is one JSON object, else {}.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 )
 
 // OpenAI is a provider speaking the OpenAI chat completions protocol with
@@ -111,6 +113,13 @@ func (p *OpenAI) Complete(ctx context.Context, req Request) (Response, error) {
 	if err := post(ctx, &p.o, "openai", p.o.BaseURL+"/chat/completions", h, body, &out); err != nil {
 		return Response{}, err
 	}
+	return out.response()
+}
+
+// response turns a decoded chat completion into a Response: the first
+// choice's prose and tool calls, and the usage. No choice at all is a
+// malformed response.
+func (out *oaiResponse) response() (Response, error) {
 	if len(out.Choices) == 0 {
 		return Response{}, &Error{Provider: "openai", Failure: FailureMalformed, Status: 200, Attempts: 1, Err: errors.New("no choices")}
 	}
@@ -126,8 +135,15 @@ func (p *OpenAI) Complete(ctx context.Context, req Request) (Response, error) {
 }
 
 // rawArguments turns the wire's "arguments" into raw argument text: the
-// contents of a JSON string, or the compact text of any other value.
+// contents of a JSON string, or the compact text of any other value. Bytes
+// that are not UTF-8 become U+FFFD, one for each, as a JSON string's would:
+// the text the gate decides on is then exactly the text the journal keeps
+// and a replay returns.
 func rawArguments(v json.RawMessage) string {
+	return validUTF8(compactArguments(v))
+}
+
+func compactArguments(v json.RawMessage) string {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || bytes.Equal(v, []byte("null")) {
 		return ""
@@ -141,6 +157,25 @@ func rawArguments(v json.RawMessage) string {
 	var b bytes.Buffer
 	if json.Compact(&b, v) != nil {
 		return string(v)
+	}
+	return b.String()
+}
+
+// validUTF8 replaces each byte of s that is not part of a UTF-8 sequence
+// with U+FFFD, as encoding/json does when it writes a string.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
 	}
 	return b.String()
 }
