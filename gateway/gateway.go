@@ -80,7 +80,11 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(cfg.Gateway.DataDir, 0o750); err != nil {
 		return fmt.Errorf("gateway: data dir: %w", err)
 	}
-	j, err := journal.Open(filepath.Join(cfg.Gateway.DataDir, "journal"), journal.Options{Logger: log.With("component", "journal")})
+	key, err := cfg.Journal.Key()
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	j, err := journal.Open(filepath.Join(cfg.Gateway.DataDir, "journal"), journal.Options{Logger: log.With("component", "journal"), Key: key})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

@@ -54,6 +54,21 @@
 // included. Body is the encoding/json marshalling of Entry.Body, stored as
 // marshalled. A value that is not exactly this long is corrupt.
 //
+// A journal opened with an HMAC key (Options.Key) writes version 2: the
+// version-1 layout with the version byte 2, followed by a MAC over the
+// hash, so that only a holder of the key can rewrite the chain:
+//
+//	+-----+-- ... --+------+------+
+//	|  2  | as v1   | hash | mac  |
+//	+-----+-- ... --+------+------+
+//	                   32     32
+//
+//	mac = HMAC-SHA256(key, hash)
+//
+// As the hash covers Prev, a valid MAC vouches for every record before it.
+// The canonical encoding starts with the version byte 2, so that a MAC
+// cannot be stripped without changing the hash.
+//
 // # Outboxes
 //
 // An outbox (see Outbox) is a queue of MQTT messages outside the chain: its
@@ -116,7 +131,14 @@ var (
 	// ErrCorrupt is wrapped by errors about a stored record that cannot be
 	// decoded or whose hash does not match.
 	ErrCorrupt = errors.New("journal: corrupt record")
+	// ErrKey is wrapped by Open's errors about the HMAC key: too short,
+	// not the key the journal's records were signed with, or missing for a
+	// journal whose records are signed.
+	ErrKey = errors.New("journal: hmac key")
 )
+
+// MinKeyLen is the least number of bytes of an HMAC key.
+const MinKeyLen = 16
 
 // Options configures Open and OpenReadOnly. The zero value is ready to use.
 type Options struct {
@@ -128,6 +150,11 @@ type Options struct {
 	FS vfs.FS
 	// Now is the clock that stamps records. Nil means time.Now.
 	Now func() time.Time
+	// Key, if not empty, is the HMAC key: every record appended carries
+	// HMAC-SHA256(Key, its hash), and Verify checks the MACs, so that
+	// rewriting the whole chain needs the key too. At least MinKeyLen
+	// bytes. Never log it.
+	Key []byte
 }
 
 // Journal is an open journal. It is safe for concurrent use.
@@ -136,6 +163,7 @@ type Journal struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	readOnly bool
+	key      []byte // HMAC key, nil if none
 
 	// life guards closed; inflight counts the calls that use db, so that
 	// Close waits for them before closing the store.
@@ -188,6 +216,13 @@ func open(dir string, opts Options, readOnly bool) (*Journal, error) {
 	if now == nil {
 		now = time.Now
 	}
+	var key []byte
+	if len(opts.Key) > 0 {
+		if len(opts.Key) < MinKeyLen {
+			return nil, fmt.Errorf("%w: %d bytes, want at least %d", ErrKey, len(opts.Key), MinKeyLen)
+		}
+		key = append([]byte(nil), opts.Key...)
+	}
 	po := &pebble.Options{
 		FS:       fs,
 		Logger:   pebbleLogger{logger: logger},
@@ -205,7 +240,7 @@ func open(dir string, opts Options, readOnly bool) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", dir, err)
 	}
-	j := &Journal{db: db, logger: logger, now: now, readOnly: readOnly}
+	j := &Journal{db: db, logger: logger, now: now, readOnly: readOnly, key: key}
 	if err := j.recoverHead(); err != nil {
 		if !readOnly {
 			_ = db.Close()
@@ -247,6 +282,13 @@ func (j *Journal) recoverHead() error {
 	}
 	if h, err := r.computeHash(); err != nil || h != r.Hash {
 		return fmt.Errorf("%w: record %d: hash mismatch", ErrCorrupt, seq)
+	}
+	switch {
+	case j.readOnly:
+	case r.MAC != nil && j.key == nil:
+		return fmt.Errorf("%w: the records are signed; appending without the key would break their MACs", ErrKey)
+	case r.MAC != nil && !macValid(j.key, r):
+		return fmt.Errorf("%w: record %d was signed with another key", ErrKey, seq)
 	}
 	return nil
 }
@@ -376,7 +418,7 @@ func (j *Journal) write(e Entry, body []byte) (Record, error) {
 		Body:      body,
 		Prev:      j.hash,
 	}
-	v, err := encodeRecord(&r)
+	v, err := encodeRecordKey(&r, j.key)
 	if err != nil {
 		return Record{}, err
 	}
@@ -449,6 +491,9 @@ type VerifyResult struct {
 	// was: the chain is verified from the record after it, which must chain
 	// to the hash the checkpoint kept.
 	Pruned uint64
+	// Signed is the number of verified records that carry a MAC. They were
+	// checked against the key if the journal was opened with one.
+	Signed uint64
 }
 
 // Verify walks the whole chain and reports the first break: a missing
@@ -462,8 +507,17 @@ type VerifyResult struct {
 // the hash the checkpoint kept, and the checkpoint record in the chain must
 // name the same seq and hash as the stored checkpoint: a prefix removed
 // without a checkpoint is reported as missing records, and a checkpoint
-// forged to cover a removal breaks the chain at its record. The error is
-// for failures to read the store; a broken chain is reported in the result.
+// forged to cover a removal breaks the chain at its record.
+//
+// Opened with a key, Verify also checks the MAC of every signed record. As
+// each hash covers the record before, a valid MAC vouches for every record
+// up to it; so after a signed record, an unsigned one is a break, and so is
+// a journal with records none of which is signed (rewritten, or never
+// written with this key). Records written before the key was configured
+// are accepted as long as a signed record follows them.
+//
+// The error is for failures to read the store; a broken chain is reported
+// in the result.
 func (j *Journal) Verify() (VerifyResult, error) {
 	if err := j.enter(); err != nil {
 		return VerifyResult{}, err
@@ -544,6 +598,15 @@ func (j *Journal) Verify() (VerifyResult, error) {
 		if r.Prev != prev {
 			return bad(seq, "prev %s does not match the hash of record %d (%s)", r.Prev, seq-1, prev)
 		}
+		switch {
+		case r.MAC != nil && j.key != nil && !macValid(j.key, r):
+			return bad(seq, "MAC does not match: signed with another key, or rewritten")
+		case r.MAC == nil && j.key != nil && res.Signed > 0:
+			return bad(seq, "record %d carries no MAC after %d signed records", seq, res.Signed)
+		}
+		if r.MAC != nil {
+			res.Signed++
+		}
 		if found && seq == cp.Seq {
 			if problem := cp.matches(r); problem != "" {
 				return bad(seq, "%s", problem)
@@ -560,6 +623,9 @@ func (j *Journal) Verify() (VerifyResult, error) {
 	}
 	if found && cp.Seq > head {
 		return bad(cp.Seq, "checkpoint record %d is beyond the chain head %d", cp.Seq, head)
+	}
+	if j.key != nil && res.Records > 0 && res.Signed == 0 {
+		return bad(res.Pruned+res.Records, "no record carries a MAC: the chain was not written with this key, or was rewritten")
 	}
 	res.OK = true
 	return res, nil

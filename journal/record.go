@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -135,6 +136,9 @@ type Record struct {
 	Body      json.RawMessage `json:"body"`
 	Prev      Hash            `json:"prev"` // hash of the previous record (zero for seq 1)
 	Hash      Hash            `json:"hash"` // SHA-256 over the canonical encoding incl. Prev
+	// MAC is HMAC-SHA256 of Hash under the journal's key, for a record
+	// appended while the journal had one; nil otherwise.
+	MAC *Hash `json:"mac,omitempty"`
 }
 
 // Record spaces: the first byte of every key. Later spaces (outbox,
@@ -149,8 +153,10 @@ const (
 const (
 	recordKeyLen = 1 + 8
 
-	// valueVersion1 is the only value encoding so far.
+	// valueVersion1 is the encoding of a record without a MAC.
 	valueVersion1 byte = 1
+	// valueVersion2 is version 1 followed by the record's MAC.
+	valueVersion2 byte = 2
 
 	// fixedLen is the length of a version-1 value without its three
 	// variable-length fields.
@@ -173,19 +179,71 @@ func parseRecordKey(k []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(k[1:]), true
 }
 
-// encodeRecord fills in r.Hash and returns the version-1 value of r. It
-// fails only if a variable-length field does not fit its length prefix.
-func encodeRecord(r *Record) ([]byte, error) {
+// encodeRecord fills in r.Hash and returns the version-1 value of r,
+// which carries no MAC. It fails only if a variable-length field does not
+// fit its length prefix.
+func encodeRecord(r *Record) ([]byte, error) { return encodeRecordKey(r, nil) }
+
+// encodeRecordKey is encodeRecord with a key: given one, it returns the
+// version-2 value, which ends in the MAC of the hash under key, and sets
+// r.MAC; given none, the version-1 value.
+func encodeRecordKey(r *Record, key []byte) ([]byte, error) {
+	if err := r.checkLengths(); err != nil {
+		return nil, err
+	}
+	r.MAC = nil
+	if key != nil {
+		r.MAC = &Hash{} // selects version 2
+	}
+	b := r.canonical()
+	r.Hash = sha256.Sum256(b)
+	b = append(b, r.Hash[:]...)
+	if key != nil {
+		m := recordMAC(key, r.Hash)
+		r.MAC = &m
+		b = append(b, m[:]...)
+	}
+	return b, nil
+}
+
+// recordMAC returns HMAC-SHA256(key, h).
+func recordMAC(key []byte, h Hash) Hash {
+	m := hmac.New(sha256.New, key)
+	m.Write(h[:])
+	var out Hash
+	m.Sum(out[:0])
+	return out
+}
+
+// macValid reports whether r carries the MAC that key gives its hash.
+func macValid(key []byte, r Record) bool {
+	m := recordMAC(key, r.Hash)
+	return r.MAC != nil && hmac.Equal(r.MAC[:], m[:])
+}
+
+// checkLengths fails if a variable-length field does not fit its length
+// prefix.
+func (r *Record) checkLengths() error {
 	for _, f := range []struct {
 		name string
 		n    int
 	}{{"principal", len(r.Principal)}, {"episode", len(r.Episode)}, {"body", len(r.Body)}} {
 		if uint64(f.n) > math.MaxUint32 {
-			return nil, fmt.Errorf("journal: %s is %d bytes, longer than a record allows", f.name, f.n)
+			return fmt.Errorf("journal: %s is %d bytes, longer than a record allows", f.name, f.n)
 		}
 	}
-	b := make([]byte, 0, fixedLen+len(r.Principal)+len(r.Episode)+len(r.Body))
-	b = append(b, valueVersion1)
+	return nil
+}
+
+// canonical returns the canonical encoding of r, every byte from the
+// version through Prev: version 2 if r carries a MAC, else version 1.
+func (r *Record) canonical() []byte {
+	ver := valueVersion1
+	if r.MAC != nil {
+		ver = valueVersion2
+	}
+	b := make([]byte, 0, fixedLen+sha256.Size+len(r.Principal)+len(r.Episode)+len(r.Body))
+	b = append(b, ver)
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.Time.UnixNano()))
 	b = append(b, byte(r.Kind))
@@ -193,9 +251,7 @@ func encodeRecord(r *Record) ([]byte, error) {
 	b = appendBytes(b, r.Principal)
 	b = appendBytes(b, r.Episode)
 	b = appendBytes(b, r.Body)
-	b = append(b, r.Prev[:]...)
-	r.Hash = sha256.Sum256(b)
-	return append(b, r.Hash[:]...), nil
+	return append(b, r.Prev[:]...)
 }
 
 func appendBytes[T ~string | ~[]byte](b []byte, s T) []byte {
@@ -211,11 +267,16 @@ func decodeRecord(v []byte) (Record, error) {
 	if len(v) == 0 {
 		return r, fmt.Errorf("%w: empty value", ErrCorrupt)
 	}
-	if v[0] != valueVersion1 {
+	least := fixedLen
+	switch v[0] {
+	case valueVersion1:
+	case valueVersion2:
+		least += sha256.Size
+	default:
 		return r, fmt.Errorf("%w: unknown value version %d", ErrCorrupt, v[0])
 	}
-	if len(v) < fixedLen {
-		return r, fmt.Errorf("%w: value is %d bytes, want at least %d", ErrCorrupt, len(v), fixedLen)
+	if len(v) < least {
+		return r, fmt.Errorf("%w: value is %d bytes, want at least %d", ErrCorrupt, len(v), least)
 	}
 	d := decoder{b: v[1:]}
 	r.Seq = d.uint64()
@@ -227,6 +288,11 @@ func decodeRecord(v []byte) (Record, error) {
 	r.Body = json.RawMessage(append([]byte(nil), d.bytes()...))
 	copy(r.Prev[:], d.next(len(r.Prev)))
 	copy(r.Hash[:], d.next(len(r.Hash)))
+	if v[0] == valueVersion2 {
+		var m Hash
+		copy(m[:], d.next(len(m)))
+		r.MAC = &m
+	}
 	if d.short {
 		return Record{}, fmt.Errorf("%w: value of %d bytes is truncated", ErrCorrupt, len(v))
 	}
@@ -237,13 +303,12 @@ func decodeRecord(v []byte) (Record, error) {
 }
 
 // computeHash returns the hash r ought to have: SHA-256 over its canonical
-// encoding, which is its value without the trailing hash.
+// encoding, which is its value without the trailing hash (and MAC).
 func (r Record) computeHash() (Hash, error) {
-	c := r
-	if _, err := encodeRecord(&c); err != nil {
+	if err := r.checkLengths(); err != nil {
 		return Hash{}, err
 	}
-	return c.Hash, nil
+	return sha256.Sum256(r.canonical()), nil
 }
 
 // decoder reads big-endian fields and remembers whether it ran short.

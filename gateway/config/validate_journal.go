@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/femtoclaw/femtoclaw/drivers"
@@ -11,6 +12,24 @@ type Journal struct {
 	// Retention says which of the oldest records are removed. Default:
 	// none is; the journal grows until the disk is full.
 	Retention Retention `yaml:"retention" json:"retention"`
+	// HMACKey, env:NAME or file:PATH, is a key of at least 16 bytes with
+	// which every record is signed (HMAC-SHA256), so that rewriting the
+	// whole journal needs the key too; journal verify checks the MACs when
+	// given the same config. Once set, the gateway refuses to start without
+	// it. Empty: records carry only the hash chain.
+	HMACKey drivers.Secret `yaml:"hmac_key" json:"hmac_key"`
+}
+
+// Key reads the HMAC key; nil if none is configured.
+func (j Journal) Key() ([]byte, error) {
+	if j.HMACKey.IsZero() {
+		return nil, nil
+	}
+	k, err := j.HMACKey.Reveal()
+	if err != nil {
+		return nil, fmt.Errorf("config: journal.hmac_key: %w", err)
+	}
+	return []byte(k), nil
 }
 
 // Retention removes the oldest journal records while keeping the chain
@@ -50,5 +69,8 @@ func (v *checker) journal() {
 	}
 	if d := r.CheckInterval.D(); d != 0 && (d < minCheckInterval || d > maxCheckInterval) {
 		v.at(p.add("check_interval"), "%s is not between %s and %s", r.CheckInterval, minCheckInterval, maxCheckInterval)
+	}
+	if k := v.c.Journal.HMACKey; !k.IsZero() && k.Check() != nil {
+		v.at(path{"journal", "hmac_key"}, "is not env:NAME or file:PATH: a key is never written in the config itself")
 	}
 }
