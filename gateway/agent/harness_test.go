@@ -27,6 +27,7 @@ type plant struct {
 	core    *agent.Core
 	journal *journal.Journal
 	cfg     *config.Config
+	live    *agent.Live // the values the core's snapshots and the agents' context read
 }
 
 // newPlant starts the simulator and builds the demo's gate, journal and core.
@@ -72,8 +73,9 @@ func newPlant(t testing.TB) *plant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := agent.NewCore(agent.CoreOptions{Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices})
-	return &plant{sim: p, core: core, journal: j, cfg: cfg}
+	live := agent.NewLive()
+	core := agent.NewCore(agent.CoreOptions{Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices, Live: live})
+	return &plant{sim: p, core: core, journal: j, cfg: cfg, live: live}
 }
 
 // agent builds the demo's agent (tank_keeper) on provider p.
