@@ -13,11 +13,12 @@
 //	holding   10-11    total_inflow      uint32 CDAB    read      litres since start
 //	coil      0        heater            bool           write
 //	coil      1        high_level_alarm  bool           read      level > 90
+//	holding   100-224  message           string         read      panel text (strings.go)
 //
-// Holding registers 0-15 and coils 0-1 exist; unmapped holding registers in
-// that range read 0. Input registers 0-15 and discrete inputs 0-1 mirror the
-// holding registers and coils, read-only. Anything else is answered with
-// exception 2 (illegal data address). A write is all or nothing: one that
+// Holding registers 0-15 and 100-224 and coils 0-1 exist; unmapped holding
+// registers in 0-15 read 0. Input registers 0-15 and 100-224 and discrete
+// inputs 0-1 mirror the holding registers and coils, read-only. Anything
+// else is answered with exception 2 (illegal data address). A write is all or nothing: one that
 // touches a read-only or unmapped address is refused with exception 2, one
 // with a value out of range with exception 3 (illegal data value). Refused
 // writes change nothing and are not recorded in Writes.
@@ -102,6 +103,7 @@ type Plant struct {
 	setpoint int16
 	inflow   float64 // litres
 	heater   bool
+	message  string // the panel message (strings.go)
 	writes   []Write
 	servers  []*mb.ModbusServer
 	stops    []func() error // stop the other servers (OPC UA)
@@ -360,6 +362,12 @@ func (h handler) HandleDiscreteInputs(req *mb.DiscreteInputsRequest) ([]bool, er
 }
 
 func (h handler) HandleHoldingRegisters(req *mb.HoldingRegistersRequest) ([]uint16, error) {
+	if regs, ok, err := h.p.readMessage(req.Addr, req.Quantity); ok {
+		if req.IsWrite {
+			return nil, mb.ErrIllegalDataAddress
+		}
+		return regs, err
+	}
 	if !inRange(req.Addr, req.Quantity, numHolding) {
 		return nil, mb.ErrIllegalDataAddress
 	}
@@ -398,6 +406,9 @@ func (h handler) HandleHoldingRegisters(req *mb.HoldingRegistersRequest) ([]uint
 }
 
 func (h handler) HandleInputRegisters(req *mb.InputRegistersRequest) ([]uint16, error) {
+	if regs, ok, err := h.p.readMessage(req.Addr, req.Quantity); ok {
+		return regs, err
+	}
 	if !inRange(req.Addr, req.Quantity, numHolding) {
 		return nil, mb.ErrIllegalDataAddress
 	}
