@@ -36,6 +36,23 @@ type Device interface {
 	Close() error
 }
 
+// Subscriber is a Device whose server can report changes itself (OPC UA
+// monitored items). The gateway runs Subscribe beside the device's poller,
+// which publishes what Latest returns instead of reading the device, and
+// reads it as usual while Latest reports false.
+type Subscriber interface {
+	// Subscribe keeps a subscription to every point until ctx is done,
+	// re-creating it after the connection was lost. It returns nil at once
+	// when the device is not configured to subscribe, and nil when ctx is
+	// done: a lost subscription is no reason to stop the gateway.
+	Subscribe(ctx context.Context) error
+
+	// Latest returns the last reported reading of every point, in the
+	// order of Read with no names, and true while the subscription is live
+	// and has reported every point.
+	Latest() ([]Reading, bool)
+}
+
 // Factory builds a device from its configuration. It must not dial the
 // device: connections are made lazily and re-made on failure.
 type Factory func(cfg DeviceConfig, logger *slog.Logger) (Device, error)

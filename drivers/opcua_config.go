@@ -48,6 +48,16 @@ type OPCUAConfig struct {
 	// variable NAME, "file:PATH" the file PATH (one trailing newline
 	// dropped). A password is never written in the config itself.
 	Password Secret `yaml:"password" json:"password,omitempty"`
+	// Subscribe has the server report changes of every point (monitored
+	// items) instead of the gateway reading all of them at every poll.
+	// Telemetry is still published at the poll interval, from the last
+	// values reported; while the subscription is lost the gateway reads
+	// the points as usual and re-creates it once the server is back.
+	// Default false.
+	Subscribe bool `yaml:"subscribe" json:"subscribe,omitempty"`
+	// PublishInterval is how often the server sends the changes it saw,
+	// with subscribe. Default: the device's poll interval.
+	PublishInterval Duration `yaml:"publish_interval" json:"publish_interval,omitempty"`
 }
 
 // Secret is a password or key given by reference: "env:NAME" or

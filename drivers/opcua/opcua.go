@@ -98,6 +98,10 @@ type Device struct {
 	connects atomic.Int64
 
 	closed atomic.Bool
+	// cur is the connected client, nil while there is none; the
+	// subscription watches it to learn that its session is gone.
+	cur atomic.Pointer[opcua.Client]
+	sub subState
 
 	// sem is held by the one goroutine talking to the server; it guards
 	// every field below.
@@ -158,6 +162,16 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 	}
 	if err := d.parseSecurity(); err != nil {
 		devErr("%v", err)
+	}
+	if d.conf.PublishInterval < 0 {
+		devErr("publish_interval %s is negative", d.conf.PublishInterval)
+	}
+	d.sub.interval = d.conf.PublishInterval.D()
+	if d.sub.interval <= 0 {
+		d.sub.interval = cfg.Poll.D()
+	}
+	if d.sub.interval <= 0 {
+		d.sub.interval = time.Second
 	}
 	for _, pc := range cfg.Points {
 		p, perrs := parsePoint(pc)
@@ -320,6 +334,7 @@ func (d *Device) connect(ctx context.Context) (*opcua.Client, error) {
 		return nil, d.fail(err)
 	}
 	d.client = c
+	d.cur.Store(c)
 	d.connects.Add(1)
 	if d.failures > 0 {
 		d.logger.Info("opcua device reachable again", "url", d.url, "after_failures", d.failures)
@@ -409,6 +424,7 @@ func closeClient(c *opcua.Client) {
 // drop closes the current client. The caller holds the semaphore.
 func (d *Device) drop() {
 	if d.client != nil {
+		d.cur.Store(nil)
 		closeClient(d.client)
 		d.client = nil
 	}

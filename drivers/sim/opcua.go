@@ -47,6 +47,9 @@ type OPCUANode struct {
 //	tank.heater             Boolean  write
 //	tank.high_level_alarm   Boolean  read     level > 90
 //
+// Subscriptions (monitored items) are served: a node's change is reported
+// within 50ms.
+//
 // A write of another type than the node's is refused with BadTypeMismatch,
 // one out of range with BadOutOfRange, one to a read-only node with
 // BadNotWritable and one to a node or namespace the plant does not have
@@ -202,8 +205,14 @@ func (p *Plant) listenOPCUAOnce(host, port string) (string, error) {
 		cancel()
 		return "", err
 	}
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		p.notifyOPCUA(ctx, srv, ns.ID())
+	}()
 	p.stops = append(p.stops, func() error {
 		cancel()
+		<-sampled
 		if err := srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("opcua: %w", err)
 		}
