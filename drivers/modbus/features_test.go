@@ -266,6 +266,12 @@ func TestNewValidatesModbusSettings(t *testing.T) {
 		{"string", func(c *drivers.DeviceConfig) {
 			c.Points = []drivers.PointConfig{{Name: "s", Register: "holding", Type: "string", Length: 250}}
 		}, ""},
+		{"string with the default scale", func(c *drivers.DeviceConfig) {
+			c.Points = []drivers.PointConfig{{Name: "s", Register: "holding", Type: "string", Length: 8, Order: "ABCD", Scale: 1}}
+		}, ""},
+		{"bit with the default scale", func(c *drivers.DeviceConfig) {
+			c.Points = []drivers.PointConfig{{Name: "b", Register: "holding", Type: "bool", Bit: u8(2), Scale: 1}}
+		}, ""},
 		{"string too long", func(c *drivers.DeviceConfig) {
 			c.Points = []drivers.PointConfig{{Name: "s", Register: "holding", Type: "string", Length: 251}}
 		}, "1-250 bytes"},

@@ -356,7 +356,8 @@ func parsePoint(pc drivers.PointConfig, base uint8) (point, []error) {
 		if typ != String && pc.Length != 0 {
 			errs = append(errs, errors.New("length applies only to type string"))
 		}
-		if (typ == Bool || typ == String) && (pc.Scale != 0 || pc.Offset != 0) {
+		// Scale 1 is the identity, and the default the config fills in.
+		if (typ == Bool || typ == String) && (pc.Scale != 0 && pc.Scale != 1 || pc.Offset != 0) {
 			errs = append(errs, fmt.Errorf("scale and offset do not apply to a %s", typ))
 		}
 		if (typ == Bool || typ == String) && pc.Writable {
