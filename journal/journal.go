@@ -478,22 +478,22 @@ func (j *Journal) Scan(from uint64, fn func(Record) error) error {
 type VerifyResult struct {
 	// Records is the number of records that verified, from seq Pruned+1 up
 	// to the first break (all of them when OK).
-	Records uint64
+	Records uint64 `json:"records"`
 	// OK is true if the whole chain verified.
-	OK bool
+	OK bool `json:"ok"`
 	// BadSeq is the first seq at which the chain breaks, 0 when OK: the
 	// record that is corrupt, out of place or does not chain to its
 	// predecessor, or the first missing one.
-	BadSeq uint64
+	BadSeq uint64 `json:"bad_seq,omitempty"`
 	// Problem says what is wrong at BadSeq, empty when OK.
-	Problem string
+	Problem string `json:"problem,omitempty"`
 	// Pruned is the last seq that retention removed (see Prune), 0 if none
 	// was: the chain is verified from the record after it, which must chain
 	// to the hash the checkpoint kept.
-	Pruned uint64
+	Pruned uint64 `json:"pruned,omitempty"`
 	// Signed is the number of verified records that carry a MAC. They were
 	// checked against the key if the journal was opened with one.
-	Signed uint64
+	Signed uint64 `json:"signed,omitempty"`
 }
 
 // Verify walks the whole chain and reports the first break: a missing

@@ -109,6 +109,9 @@ func NewCore(o CoreOptions) *Core {
 // Gate returns the gate the core decides with.
 func (c *Core) Gate() *capability.Gate { return c.gate }
 
+// Journal returns the journal the core records to, for reading.
+func (c *Core) Journal() *journal.Journal { return c.journal }
+
 // DecisionEvent is published for every decision.
 type DecisionEvent struct {
 	Seq        uint64            `json:"seq"`

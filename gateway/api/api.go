@@ -106,6 +106,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/status", s.status)
 	s.brainRoutes(mux)
 	s.approvalRoutes(mux)
+	s.journalRoutes(mux)
 	s.healthRoutes(mux)
 	return mux
 }
