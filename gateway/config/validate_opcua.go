@@ -14,7 +14,7 @@ import (
 var (
 	opcuaPolicies   = []string{"None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"}
 	opcuaModes      = []string{"None", "Sign", "SignAndEncrypt"}
-	opcuaPointTypes = []string{"bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"}
+	opcuaPointTypes = []string{"bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"}
 )
 
 // opcuaDefaults fills in an OPC UA device's defaults: its Modbus defaults
@@ -53,6 +53,12 @@ func (v *checker) opcua(dp path, d *drivers.DeviceConfig) {
 	}
 	if d.OPCUA != nil {
 		v.opcuaSecurity(dp.add("opcua"), d.OPCUA)
+		switch pi := d.OPCUA.PublishInterval; {
+		case pi < 0:
+			v.at(dp.add("opcua", "publish_interval"), "%s must not be negative", pi)
+		case pi != 0 && !d.OPCUA.Subscribe:
+			v.at(dp.add("opcua", "publish_interval"), "applies only with subscribe: true")
+		}
 	}
 	seen := make(map[string]int)
 	for j := range d.Points {
