@@ -6,7 +6,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,7 +117,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 
 	brokerURL := cfg.MQTT.Broker
 	if brokerURL == "" {
-		b, err := broker.Start(cfg.MQTT.Listen, log.With("component", "broker"))
+		b, err := broker.Start(cfg.MQTT.Listen, log)
 		if err != nil {
 			return fmt.Errorf("gateway: %w", err)
 		}
@@ -128,12 +127,10 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 		g.brokerAddr = b.Addr()
 		g.mu.Unlock()
 	}
-	pub := telemetry.New(telemetry.Options{
-		Broker:   brokerURL,
-		ClientID: cfg.MQTT.ClientID,
-		Prefix:   cfg.MQTT.Prefix,
-		Logger:   log.With("component", "telemetry"),
-	})
+	pub, err := newPublisher(cfg, brokerURL, j, log)
+	if err != nil {
+		return err
+	}
 	hl := newHealth()
 	hl.watchPublisher(pub.Stats, publisherMaxStall)
 	publishCommissioning(cfg.Gateway.DataDir, pub.PublishRetained, log)
@@ -181,12 +178,9 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	pruner := journal.NewPruner(j, journal.Retention{MaxAge: ret.MaxAge.D(), MaxBytes: ret.MaxBytes}, ret.CheckInterval.D(), log.With("component", "retention"))
 	grp.Go(func() error { return pruner.Run(gctx) })
 	for _, dc := range cfg.Devices {
-		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name),
+		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics,
 			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D()))}
 		grp.Go(func() error { return p.Run(gctx) })
-		if s, ok := devices[dc.Name].(drivers.Subscriber); ok {
-			grp.Go(func() error { return s.Subscribe(gctx) })
-		}
 	}
 	for _, a := range agents {
 		grp.Go(func() error { return a.Run(gctx) })
@@ -228,6 +222,7 @@ type poller struct {
 	dev    drivers.Device
 	live   *agent.Live
 	pub    *telemetry.Publisher
+	points bool // also publish one topic per point
 	logger *slog.Logger
 	seq    uint64
 	alive  *heartbeat // beats once per cycle, for the watchdog
@@ -239,16 +234,14 @@ func (p *poller) Run(ctx context.Context) error {
 		interval = time.Second
 	}
 	names := make([]string, len(p.cfg.Points))
-	units := make(map[string]string, len(p.cfg.Points))
 	for i, pt := range p.cfg.Points {
 		names[i] = pt.Name
-		units[pt.Name] = pt.Unit
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
 	for {
-		p.poll(ctx, names, units, &failing)
+		p.poll(ctx, names, &failing)
 		p.alive.beat()
 		select {
 		case <-ctx.Done():
@@ -258,27 +251,14 @@ func (p *poller) Run(ctx context.Context) error {
 	}
 }
 
-// subscribed returns the values a live subscription reported, if the
-// device has one; otherwise the poller reads.
-func (p *poller) subscribed() ([]drivers.Reading, bool) {
-	if s, ok := p.dev.(drivers.Subscriber); ok {
-		return s.Latest()
-	}
-	return nil, false
-}
-
-func (p *poller) poll(ctx context.Context, names []string, units map[string]string, failing *bool) {
+func (p *poller) poll(ctx context.Context, names []string, failing *bool) {
 	timeout := p.cfg.Timeout.D()
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	rs, live := p.subscribed()
-	var err error
-	if !live {
-		rctx, cancel := context.WithTimeout(ctx, timeout*2)
-		rs, err = p.dev.Read(rctx, nil)
-		cancel()
-	}
+	rctx, cancel := context.WithTimeout(ctx, timeout*2)
+	rs, err := p.dev.Read(rctx, nil)
+	cancel()
 	now := time.Now().UTC()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -304,14 +284,7 @@ func (p *poller) poll(ctx context.Context, names []string, units map[string]stri
 		p.live.Update(p.cfg.Name, rs)
 	}
 	p.seq++
-	msg := telemetry.DevicePayload{Device: p.cfg.Name, Seq: p.seq, Time: now, Values: make(map[string]telemetry.PointValue, len(rs))}
-	for _, r := range rs {
-		msg.Values[r.Point] = telemetry.PointValue{Value: r.Value, Quality: r.Quality.String(), Unit: units[r.Point]}
-	}
-	b, err := json.Marshal(msg)
-	if err != nil {
+	if err := p.pub.PublishDevice(telemetry.NewDevicePayload(p.cfg, p.seq, now, rs), p.points); err != nil {
 		p.logger.Error("encode telemetry", "err", err)
-		return
 	}
-	p.pub.Publish("telemetry/"+p.cfg.Name, b)
 }

@@ -65,8 +65,25 @@ type MQTT struct {
 	Listen string `yaml:"listen" json:"listen"`
 	// Prefix starts every topic. Default femtoclaw/<gateway id>.
 	Prefix string `yaml:"prefix" json:"prefix"`
-	// ClientID is the MQTT client id. Default femtoclaw-<gateway id>.
+	// ClientID is the MQTT client id. Default femtoclaw-<gateway id>. It
+	// stays the same across restarts, so the broker keeps the session.
 	ClientID string `yaml:"client_id" json:"client_id"`
+	// Username logs in to the broker. Empty: anonymous.
+	Username string `yaml:"username" json:"username,omitempty"`
+	// Password is the broker password, as env:NAME or file:PATH; never the
+	// password itself. Needs Username.
+	Password drivers.Secret `yaml:"password" json:"password,omitempty"`
+	// TLS configures the connection to a tls://, ssl:// or mqtts:// broker.
+	TLS MQTTTLS `yaml:"tls" json:"tls,omitzero"`
+	// CleanSession makes the broker forget the gateway's session at every
+	// connection. Default false: a persistent session under ClientID.
+	CleanSession bool `yaml:"clean_session" json:"clean_session,omitempty"`
+	// Outbox bounds the messages kept on disk while the broker is away.
+	Outbox MQTTOutbox `yaml:"outbox" json:"outbox,omitzero"`
+	// PointTopics also publishes every point on its own topic,
+	// <prefix>/telemetry/<device>/<point>, for dashboards that want one
+	// value per topic. Default false.
+	PointTopics bool `yaml:"point_topics" json:"point_topics,omitempty"`
 }
 
 // Agent is one model-driven loop.

@@ -23,7 +23,7 @@ var (
 	byteOrders   = []string{"ABCD", "CDAB", "BADC", "DCBA"}
 	providers    = []string{"scripted", "openai", "anthropic", "replay"}
 	modbusURLs   = []string{"tcp", "tcp+tls", "udp", "rtu", "rtuovertcp", "rtuoverudp"}
-	mqttSchemes  = []string{"tcp", "ssl", "tls", "ws", "wss", "mqtt", "mqtts"}
+	mqttSchemes  = []string{"tcp", "ssl", "tls", "mqtt", "mqtts"}
 )
 
 // MinInterval is the shortest interval trigger an agent may have.
@@ -147,6 +147,7 @@ func (v *checker) mqtt() {
 	if m.ClientID == "" && !noID {
 		v.at(path{"mqtt", "client_id"}, "must not be empty")
 	}
+	v.mqttOptions()
 }
 
 func validPort(s string) bool {
