@@ -3,11 +3,16 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/femtoclaw/femtoclaw/capability"
+	"github.com/femtoclaw/femtoclaw/gateway/agent"
 	"github.com/femtoclaw/femtoclaw/gateway/api"
 )
 
@@ -103,10 +108,14 @@ func newRejectCmd() *cobra.Command {
 
 func newPendingCmd() *cobra.Command {
 	var f approvalFlags
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "pending",
-		Short: "List the calls waiting for approval, one JSON object per line",
-		Args:  cobra.NoArgs,
+		Use:   "pending [--json]",
+		Short: "List the calls waiting for approval",
+		Long: `pending lists the calls of the running gateway that wait for an operator's
+approval, oldest first: a table by default, one JSON object per line with
+--json (the full digest, for approve --digest, is in both).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -116,15 +125,79 @@ func newPendingCmd() *cobra.Command {
 			if err != nil {
 				return withCode(ExitFailed, err)
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			for _, p := range list {
-				if err := enc.Encode(p); err != nil {
-					return withCode(ExitFailed, err)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				for _, p := range list {
+					if err := enc.Encode(p); err != nil {
+						return withCode(ExitFailed, err)
+					}
 				}
+				return nil
 			}
-			return nil
+			return writePendingTable(cmd.OutOrStdout(), list, time.Now())
 		},
 	}
 	f.add(cmd, false)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	return cmd
+}
+
+// writePendingTable writes the pending calls as an aligned table: what
+// each would do, who proposed it, how long it may still wait and the
+// digest an approval binds.
+func writePendingTable(w io.Writer, list []agent.PendingCall, now time.Time) error {
+	if len(list) == 0 {
+		_, err := fmt.Fprintln(w, "no calls wait for approval")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPROPOSED BY\tCAPABILITY\tACTION\tEXPIRES IN\tDIGEST")
+	for _, p := range list {
+		left := p.Expires.Sub(now).Round(time.Second)
+		if left < 0 {
+			left = 0
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Principal, p.Call.Capability, actionSummary(p.Action), left, p.Digest)
+	}
+	return tw.Flush()
+}
+
+// actionSummary words a pending action's journal form in one line:
+// "tank.outlet_valve = 40", "tank.heater = true for 2s, then false", the
+// steps of a sequence separated by "; ". Text it cannot read is shown as
+// it is.
+func actionSummary(raw json.RawMessage) string {
+	type encoded struct {
+		Value json.RawMessage `json:"value"`
+	}
+	type step struct {
+		Device string  `json:"device"`
+		Point  string  `json:"point"`
+		Value  encoded `json:"value"`
+	}
+	var a struct {
+		Kind       capability.Kind `json:"kind"`
+		Device     string          `json:"device"`
+		Point      string          `json:"point"`
+		Value      encoded         `json:"value"`
+		Restore    encoded         `json:"restore"`
+		DurationMS int64           `json:"duration_ms"`
+		Steps      []step          `json:"steps"`
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return string(raw)
+	}
+	switch a.Kind {
+	case capability.KindWrite:
+		return fmt.Sprintf("%s.%s = %s", a.Device, a.Point, a.Value.Value)
+	case capability.KindPulse:
+		return fmt.Sprintf("%s.%s = %s for %s, then %s", a.Device, a.Point, a.Value.Value, time.Duration(a.DurationMS)*time.Millisecond, a.Restore.Value)
+	case capability.KindSequence:
+		parts := make([]string, len(a.Steps))
+		for i, s := range a.Steps {
+			parts[i] = fmt.Sprintf("%s.%s = %s", s.Device, s.Point, s.Value.Value)
+		}
+		return strings.Join(parts, "; ")
+	}
+	return string(raw)
 }
