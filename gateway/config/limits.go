@@ -135,6 +135,7 @@ func (v *checker) sequence(cp path, s *capability.Spec, devices map[string]*driv
 			v.at(cp.add("arguments", j, "name"), "%q is bound to no step", a.Name)
 		}
 	}
+	v.sequenceArguments(cp, s, devices)
 }
 
 // Approvals says how calls that need an operator's approval wait.
