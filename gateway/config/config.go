@@ -224,6 +224,10 @@ func (c *Config) SetDefaults() {
 			c.opcuaDefaults(d)
 			continue
 		}
+		if d.Driver == "gpio" {
+			c.gpioDefaults(d)
+			continue
+		}
 		if d.Unit == 0 && !c.src.has(path{"devices", strconv.Itoa(i), "unit"}) {
 			d.Unit = DefaultUnit
 		}

@@ -17,7 +17,7 @@ import (
 // The closed sets of values a setting may take.
 var (
 	logLevels    = []string{"debug", "info", "warn", "error"}
-	knownDrivers = []string{"modbus", "opcua"}
+	knownDrivers = []string{"modbus", "opcua", "gpio"}
 	registers    = []string{"holding", "input", "coil", "discrete"}
 	pointTypes   = []string{"bool", "uint16", "int16", "uint32", "int32", "float32", "uint64", "int64", "float64", "string"}
 	byteOrders   = []string{"ABCD", "CDAB", "BADC", "DCBA"}
@@ -160,6 +160,7 @@ func validPort(s string) bool {
 func (v *checker) devices() map[string]*drivers.DeviceConfig {
 	byName := make(map[string]*drivers.DeviceConfig, len(v.c.Devices))
 	first := make(map[string]int)
+	gpioLines := make(map[string]string)
 	for i := range v.c.Devices {
 		d := &v.c.Devices[i]
 		dp := path{"devices", strconv.Itoa(i)}
@@ -179,6 +180,8 @@ func (v *checker) devices() map[string]*drivers.DeviceConfig {
 			v.modbus(dp, d)
 		case "opcua":
 			v.opcua(dp, d)
+		case "gpio":
+			v.gpio(dp, d, gpioLines)
 		}
 	}
 	return byName
