@@ -133,7 +133,12 @@ func (d *Device) subscribeOnce(ctx context.Context, notes chan *opcua.PublishNot
 	d.setLive(c)
 	d.logger.Info("opcua subscription live", "url", d.url, "points", len(d.points),
 		"publish_interval", sub.RevisedPublishingInterval)
-	defer d.cancelSubscription(c, sub)
+	defer func() {
+		// At the end closing the session deletes the subscription too.
+		if ctx.Err() == nil {
+			d.cancelSubscription(c, sub)
+		}
+	}()
 
 	watch := time.NewTicker(min(d.sub.interval, time.Second))
 	defer watch.Stop()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,8 +37,8 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo [--for DUR] [--data DIR] [--mqtt ADDR]",
 		Short: "Run the embedded default: simulator, embedded broker, scripted brain",
-		Long: `demo starts the plant simulator behind a real Modbus TCP server, an embedded
-MQTT broker and a gateway with the embedded demo config and its scripted brain,
+		Long: `demo starts the plant simulator behind a real Modbus TCP server and an OPC UA
+server, an embedded MQTT broker and a gateway with the embedded demo config and its scripted brain,
 and prints what happens as seen on MQTT: telemetry, every proposal with its
 decision, every actuation with its outcome.`,
 		Args: cobra.NoArgs,
@@ -56,6 +57,7 @@ decision, every actuation with its outcome.`,
 			return runDemo(ctx, demoOptions{
 				DataDir: dataDir, MQTT: mqttAdr,
 				Out: cmd.OutOrStdout(), Log: cmd.ErrOrStderr(), LogLevel: level,
+				OPCUA: true,
 			})
 		},
 	}
@@ -71,6 +73,10 @@ type demoOptions struct {
 	MQTT     string
 	Out, Log io.Writer
 	LogLevel string
+	// OPCUA serves the plant over OPC UA too, for the demo's opcua
+	// devices; the server takes a few seconds to build its address space.
+	// Without it those devices stay unreachable.
+	OPCUA bool
 }
 
 // runDemo runs the demo until ctx is done.
@@ -96,16 +102,49 @@ func runDemo(ctx context.Context, o demoOptions) (err error) {
 	if err != nil {
 		return withCode(ExitFailed, err)
 	}
+	endpoint := ""
+	if o.OPCUA {
+		// The OPC UA server library logs through the standard logger.
+		defer log.SetOutput(log.Writer())
+		log.SetOutput(io.Discard)
+		if endpoint, err = plant.ListenOPCUA("127.0.0.1:0"); err != nil {
+			plant.Close()
+			return withCode(ExitFailed, err)
+		}
+	}
+	// The demo's devices are the simulator's, whatever their URLs say.
 	for i := range cfg.Devices {
-		cfg.Devices[i].URL = "tcp://" + addr.String()
+		switch d := &cfg.Devices[i]; d.Driver {
+		case "modbus":
+			d.URL = "tcp://" + addr.String()
+		case "opcua":
+			if endpoint != "" {
+				d.URL = endpoint
+			}
+		}
 	}
 	gw := gateway.New(cfg, logger)
 
-	fmt.Fprintf(o.Out, "femtoclaw demo: simulator on modbus tcp://%s, MQTT broker on %s, journal in %s\n", addr, o.MQTT, filepath.Join(dir, "journal"))
+	servers := "modbus tcp://" + addr.String()
+	if endpoint != "" {
+		servers += " and " + endpoint
+	}
+	fmt.Fprintf(o.Out, "femtoclaw demo: simulator on %s, MQTT broker on %s, journal in %s\n", servers, o.MQTT, filepath.Join(dir, "journal"))
 	fmt.Fprintf(o.Out, "agent %q runs every %s with a scripted brain; Ctrl-C stops.\n\n", cfg.Agents[0].Name, cfg.Agents[0].Trigger.Interval)
 
+	// The plant outlives the gateway, so that the gateway's sessions end
+	// before the servers close.
+	plantCtx, stopPlant := context.WithCancel(context.WithoutCancel(ctx))
+	plantDone := make(chan error, 1)
+	go func() { plantDone <- plant.Run(plantCtx) }()
+	defer func() {
+		stopPlant()
+		if perr := <-plantDone; perr != nil && err == nil {
+			err = withCode(ExitFailed, perr)
+		}
+	}()
+
 	grp, gctx := errgroup.WithContext(ctx)
-	grp.Go(func() error { return plant.Run(gctx) })
 	grp.Go(func() error { return gw.Run(gctx) })
 	grp.Go(func() error {
 		select {
