@@ -79,8 +79,9 @@ func (s *nodeServer) stop() {
 // in this project wrote: Basic256Sha256 SignAndEncrypt with a trusted
 // client certificate, the most secure endpoint by default, user name login,
 // a refused untrusted client certificate, a refused wrong password, a
-// refused server certificate, a write of the wrong type, and recovery after
-// the server restarts. It runs when FEMTOCLAW_INTEROP=1 and
+// refused server certificate, a write of the wrong type, a subscription,
+// and recovery of reads and the subscription after the server restarts.
+// It runs when FEMTOCLAW_INTEROP=1 and
 // FEMTOCLAW_OPCUA_NODE_DIR names a directory holding server.mjs and its
 // node_modules (scripts/interop/opcua.sh sets both).
 func TestInteropNodeOPCUA(t *testing.T) {
@@ -217,9 +218,53 @@ func TestInteropNodeOPCUA(t *testing.T) {
 			t.Fatalf("Read: got %v, want ErrUntrusted", err)
 		}
 	})
+	subscribed := device(drivers.OPCUAConfig{SecurityPolicy: "Basic256Sha256", SecurityMode: "SignAndEncrypt",
+		Subscribe: true, PublishInterval: drivers.Duration(200 * time.Millisecond)})
+	subCtx, stopSub := context.WithCancel(ctx)
+	subDone := make(chan error, 1)
+	go func() { subDone <- subscribed.Subscribe(subCtx) }()
+	t.Cleanup(func() {
+		stopSub()
+		if err := <-subDone; err != nil {
+			t.Errorf("Subscribe: got %v, want nil", err)
+		}
+	})
+	// latest waits until the subscription reports live (or not, with
+	// point "") and, with point, the value want there.
+	latest := func(t *testing.T, point string, want drivers.Value, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			rs, live := subscribed.Latest()
+			if point == "" && !live {
+				return
+			}
+			if point != "" && live {
+				for _, r := range rs {
+					if r.Point == point && r.Value == want && r.Quality == drivers.QualityGood {
+						return
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("subscription after %s: got %v (live %v), want %s = %v", within, rs, live, point, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Run("subscription reports changes", func(t *testing.T) {
+		latest(t, "level", drivers.Number(42.5), 10*time.Second)
+		enc, _ := secure.Resolve("speed", drivers.Number(21.5))
+		if err := secure.Write(ctx, "speed", enc); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		latest(t, "speed", drivers.Number(21.5), 5*time.Second)
+	})
 	t.Run("recovery after the server restarts", func(t *testing.T) {
 		before := secure.Connects()
 		srv.stop()
+		// The subscription is lost with the server: the gateway polls.
+		latest(t, "", drivers.Value{}, 5*time.Second)
 		start := time.Now()
 		if _, err := secure.Read(ctx, []string{"level"}); !errors.Is(err, drivers.ErrUnavailable) {
 			t.Fatalf("Read while the server is down: got %v, want ErrUnavailable", err)
@@ -247,5 +292,7 @@ func TestInteropNodeOPCUA(t *testing.T) {
 		if err := secure.Write(ctx, "speed", enc); err != nil {
 			t.Errorf("Write after restart: %v", err)
 		}
+		// The subscription is re-created on the new session and reports.
+		latest(t, "speed", drivers.Number(12), maxBackoff+10*time.Second)
 	})
 }

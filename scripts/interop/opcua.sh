@@ -5,8 +5,9 @@
 # it can restart it, and checks Basic256Sha256 SignAndEncrypt with a trusted
 # client certificate, the most secure endpoint by default, user name login,
 # a refused untrusted client certificate, a refused wrong password, a
-# refused server certificate, a write of the wrong type, and recovery after
-# the server restarts. Then `femtoclaw browse opcua` lists the server's
+# refused server certificate, a write of the wrong type, a subscription
+# (monitored items) that reports a write, and recovery of reads and of the
+# subscription after the server restarts. Then `femtoclaw browse opcua` lists the server's
 # nodes through the built binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
