@@ -404,7 +404,7 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 	if err := setStatus(); err != nil {
 		return err
 	}
-	if _, err := send(ctx, client, status); err != nil {
+	if _, err := send(ctx, client, lost, status); err != nil {
 		return ignoreDone(ctx, err)
 	}
 	stale := make(chan struct{}, 1)
@@ -418,12 +418,12 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 		default:
 		}
 	})
-	if err := wait(ctx, sub); err != nil {
+	if err := wait(ctx, lost, sub); err != nil {
 		return ignoreDone(ctx, err)
 	}
 	republish := func() error {
 		p.logger.Info("status overwritten while online, publishing it again")
-		_, err := send(ctx, client, status)
+		_, err := send(ctx, client, lost, status)
 		return ignoreDone(ctx, err)
 	}
 	// Drops made while online (a full outbox) are reported by a new status.
@@ -436,7 +436,7 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 		if err := setStatus(); err != nil {
 			return err
 		}
-		_, err := send(ctx, client, status)
+		_, err := send(ctx, client, lost, status)
 		return ignoreDone(ctx, err)
 	}
 	var again <-chan time.Time // fires when the status is due again
@@ -489,7 +489,7 @@ func (p *Publisher) serve(ctx context.Context, client paho.Client, lost <-chan e
 		for i := range batch {
 			batch[i].Payload = stamp(batch[i], up)
 		}
-		n, err := send(ctx, client, batch)
+		n, err := send(ctx, client, lost, batch)
 		if n > 0 {
 			if err := p.outbox.Ack(n); err != nil {
 				return fmt.Errorf("telemetry: outbox: %w", err)
@@ -510,11 +510,15 @@ func ignoreDone(ctx context.Context, err error) error {
 	return err
 }
 
-// wait waits for tok; a failure is a connLost error. When ctx is done
-// first it returns ctx's error.
-func wait(ctx context.Context, tok paho.Token) error {
+// wait waits for tok; a failure, or the connection breaking first (lost
+// receives), is a connLost error. (With a persistent session paho does not
+// complete the tokens of a connection that broke: watching lost is what
+// ends the wait then.) When ctx is done first it returns ctx's error.
+func wait(ctx context.Context, lost <-chan error, tok paho.Token) error {
 	select {
 	case <-tok.Done():
+	case err := <-lost:
+		return connLost{err}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -528,13 +532,13 @@ func wait(ctx context.Context, tok paho.Token) error {
 // It returns how many leading messages were acknowledged; a connection
 // failure is a connLost error. It stops waiting when ctx is done, and then
 // returns ctx's error.
-func send(ctx context.Context, client paho.Client, msgs []Message) (int, error) {
+func send(ctx context.Context, client paho.Client, lost <-chan error, msgs []Message) (int, error) {
 	toks := make([]paho.Token, len(msgs))
 	for i, m := range msgs {
 		toks[i] = client.Publish(m.Topic, 1, m.Retained, m.Payload)
 	}
 	for i, tok := range toks {
-		if err := wait(ctx, tok); err != nil {
+		if err := wait(ctx, lost, tok); err != nil {
 			return i, err
 		}
 	}

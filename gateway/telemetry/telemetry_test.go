@@ -1,15 +1,19 @@
 package telemetry
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -518,4 +522,101 @@ func TestRunReturnsWhileBrokerAway(t *testing.T) {
 		t.Errorf("Run with no broker: got %v, want nil", err)
 	}
 	waitGoroutines(t, before)
+}
+
+// TestPersistentSessionReconnects breaks the connection while messages are
+// in flight on a persistent session, where paho leaves their tokens
+// pending: the publisher must still notice, reconnect and deliver them.
+func TestPersistentSessionReconnects(t *testing.T) {
+	fb := startFakeBroker(t)
+	p := New(Options{Broker: "tcp://" + fb.addr, ClientID: "gw", Prefix: prefix, Logger: testLogger, PersistentSession: true})
+	p.minBackoff, p.maxBackoff = time.Millisecond, 10*time.Millisecond
+	run(t, p)
+	const n = 20
+	for i := range n {
+		p.Publish(DeviceSubtopic("tank"), []byte(strconv.Itoa(i)))
+	}
+	waitFor(t, "every message acknowledged", func() bool { return p.Stats().Published == n })
+	if got := fb.conns.Load(); got < 2 {
+		t.Errorf("connections: got %d, want at least 2", got)
+	}
+}
+
+// fakeBroker speaks just enough MQTT 3.1.1 for the publisher. Its first
+// connection takes PUBLISH packets without ever acknowledging them and is
+// closed after the first telemetry message; later connections acknowledge.
+type fakeBroker struct {
+	addr  string
+	conns atomic.Int32
+}
+
+func startFakeBroker(t *testing.T) *fakeBroker {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := &fakeBroker{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			first := fb.conns.Add(1) == 1
+			wg.Go(func() { fakeServe(c, first) })
+		}
+	})
+	return fb
+}
+
+func fakeServe(c net.Conn, silent bool) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for {
+		typ, err := r.ReadByte()
+		if err != nil {
+			return
+		}
+		n, mul := 0, 1
+		for {
+			b, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			n += int(b&127) * mul
+			mul *= 128
+			if b < 128 {
+				break
+			}
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		switch typ >> 4 {
+		case 1: // CONNECT
+			c.Write([]byte{0x20, 2, 0, 0})
+		case 8: // SUBSCRIBE
+			c.Write([]byte{0x90, 3, body[0], body[1], 1})
+		case 3: // PUBLISH, QoS 1
+			tl := int(body[0])<<8 | int(body[1])
+			topic, id := string(body[2:2+tl]), body[2+tl:4+tl]
+			if silent {
+				if strings.Contains(topic, "/telemetry/") {
+					return
+				}
+				if !strings.HasSuffix(topic, "/status") {
+					continue
+				}
+			}
+			c.Write([]byte{0x40, 2, id[0], id[1]})
+		case 12: // PINGREQ
+			c.Write([]byte{0xd0, 0})
+		case 14: // DISCONNECT
+			return
+		}
+	}
 }
