@@ -45,8 +45,8 @@ SOAK_FOR ?= 10m
 soak: build ## soak test of the real binary under faults for SOAK_FOR (default 10m; report in bin/soak-report.txt)
 	SOAK_FOR=$(SOAK_FOR) FEMTOCLAW_BIN=$(CURDIR)/bin/femtoclaw ./scripts/soak.sh
 
-bench: ## benchmarks (Go benchmarks in every package)
-	go test -run '^$$' -bench . -benchmem -count=1 ./...
+bench: ## every performance figure next to its target; rewrites docs/BENCHMARKS.md (scripts/bench.sh, < 10 min)
+	./scripts/bench.sh
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	./scripts/fuzz.sh $(FUZZTIME)
