@@ -181,6 +181,9 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics,
 			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D()))}
 		grp.Go(func() error { return p.Run(gctx) })
+		if s, ok := devices[dc.Name].(drivers.Subscriber); ok {
+			grp.Go(func() error { return s.Subscribe(gctx) })
+		}
 	}
 	for _, a := range agents {
 		grp.Go(func() error { return a.Run(gctx) })
@@ -251,14 +254,27 @@ func (p *poller) Run(ctx context.Context) error {
 	}
 }
 
+// subscribed returns the values a live subscription reported, if the
+// device has one; otherwise the poller reads.
+func (p *poller) subscribed() ([]drivers.Reading, bool) {
+	if s, ok := p.dev.(drivers.Subscriber); ok {
+		return s.Latest()
+	}
+	return nil, false
+}
+
 func (p *poller) poll(ctx context.Context, names []string, failing *bool) {
 	timeout := p.cfg.Timeout.D()
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	rctx, cancel := context.WithTimeout(ctx, timeout*2)
-	rs, err := p.dev.Read(rctx, nil)
-	cancel()
+	rs, live := p.subscribed()
+	var err error
+	if !live {
+		rctx, cancel := context.WithTimeout(ctx, timeout*2)
+		rs, err = p.dev.Read(rctx, nil)
+		cancel()
+	}
 	now := time.Now().UTC()
 	if err != nil {
 		if ctx.Err() != nil {
