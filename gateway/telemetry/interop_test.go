@@ -148,7 +148,7 @@ func collect(t *testing.T, addr string) *collector {
 	t.Helper()
 	c := &collector{}
 	opts := paho.NewClientOptions().
-		AddBroker("tcp://"+addr).
+		AddBroker("tcp://" + addr).
 		SetClientID("interop-collector").
 		SetCleanSession(false).
 		SetProtocolVersion(4).
