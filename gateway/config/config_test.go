@@ -130,8 +130,12 @@ func TestDemo(t *testing.T) {
 	if got, want := cfg.MQTT.ClientID, "femtoclaw-demo"; got != want {
 		t.Errorf("mqtt.client_id = %q, want %q", got, want)
 	}
-	if len(cfg.Devices) != 1 {
-		t.Fatalf("got %d devices, want 1", len(cfg.Devices))
+	if len(cfg.Devices) != 2 {
+		t.Fatalf("got %d devices, want 2", len(cfg.Devices))
+	}
+	if ua := cfg.Devices[1]; ua.Name != "tank_ua" || ua.Driver != "opcua" || ua.URL != "opc.tcp://127.0.0.1:4840" ||
+		ua.OPCUA == nil || ua.OPCUA.SecurityPolicy != "None" || !ua.OPCUA.Subscribe || len(ua.Points) != 2 {
+		t.Errorf("devices[1] = %+v, want tank_ua, opcua, opc.tcp://127.0.0.1:4840, security None, subscribed, 2 points", ua)
 	}
 	d := cfg.Devices[0]
 	if d.Name != "tank" || d.Driver != "modbus" || d.URL != "tcp://127.0.0.1:5020" || d.Unit != 1 || d.Poll.D() != time.Second {
@@ -190,7 +194,10 @@ func TestDemo(t *testing.T) {
 	if got, want := strings.Join(a.Allow, ","), "read_tank,set_inlet_pump,set_outlet_valve"; got != want {
 		t.Errorf("agent allow = %s, want %s", got, want)
 	}
-	if got, want := len(cfg.Operator.Allow), 7; got != want {
+	if got, want := strings.Join(caps["read_tank_ua"].Points, ","), "tank_ua.level,tank_ua.temperature"; got != want {
+		t.Errorf("read_tank_ua points = %s, want %s", got, want)
+	}
+	if got, want := len(cfg.Operator.Allow), 8; got != want {
 		t.Errorf("operator allows %d capabilities, want %d", got, want)
 	}
 	script, err := cfg.ReadFile(a.Brain.Script)
