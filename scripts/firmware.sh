@@ -10,7 +10,9 @@
 # or a time stamp.
 #
 # Usage: scripts/firmware.sh [TARGET...]   (default: amd64 arm64 armv7 armv6)
-# Environment: VERSION, COMMIT override the stamped version and commit.
+# Environment: VERSION, COMMIT override the stamped version and commit;
+# FIRMWARE_TAGS the build tags (default nosimopcua: the simulator serves
+# Modbus only, which leaves the OPC UA server library, about 4 MB, out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +40,7 @@ for t in "${targets[@]}"; do
   dir=$work/$name
   mkdir -p "$dir"
   CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm \
-    go build -trimpath -ldflags "$ldflags" -o "$dir/femtoclaw" ./cmd/femtoclaw
+    go build -trimpath -tags "${FIRMWARE_TAGS-nosimopcua}" -ldflags "$ldflags" -o "$dir/femtoclaw" ./cmd/femtoclaw
   install -m 0644 firmware/femtoclaw.service firmware/femtoclaw-commission.service \
     firmware/femtoclaw.sysusers firmware/config.yaml configs/example.yaml docs/COMMISSIONING.md "$dir/"
   install -m 0755 firmware/install.sh firmware/commission.sh "$dir/"

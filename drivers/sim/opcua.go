@@ -1,3 +1,5 @@
+//go:build !nosimopcua
+
 package sim
 
 import (
