@@ -11,21 +11,39 @@ import (
 )
 
 func newCheckCmd() *cobra.Command {
-	var path string
+	var (
+		path   string
+		strict bool
+	)
 	cmd := &cobra.Command{
 		Use:   "check -c FILE",
 		Short: "Validate a config; each problem as FILE:LINE:COL: message",
-		Args:  cobra.NoArgs,
+		Long: `check validates a config and prints each problem as FILE:LINE:COL: message
+(exit 2). It then looks at what the config names on this machine: certificate
+files and directories that do not exist, password variables that are not set.
+Those print as FILE:LINE:COL: warning: message and leave the exit status 0,
+since a config may be checked away from its gateway; --strict makes them
+problems.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
+			}
+			warnings := cfg.Environment()
+			for _, w := range warnings {
+				w.Msg = "warning: " + w.Msg
+				fmt.Fprintln(cmd.ErrOrStderr(), w.Error())
+			}
+			if strict && len(warnings) > 0 {
+				return withCode(ExitUsage, fmt.Errorf("%d warning(s) in %s with --strict", len(warnings), path))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d devices, %d capabilities, %d agents)\n", path, len(cfg.Devices), len(cfg.Capabilities), len(cfg.Agents))
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (required)")
+	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings about this machine (missing files, unset variables) as problems")
 	cmd.MarkFlagRequired("config")
 	return cmd
 }
