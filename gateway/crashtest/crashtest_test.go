@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/femtoclaw/femtoclaw/gateway/api"
+	"github.com/femtoclaw/femtoclaw/internal/audit"
 )
 
 // client is one writer: it owns one point, so that at most one intent per
@@ -92,12 +92,6 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// acked is an actuation the client saw succeed.
-type acked struct {
-	point string
-	raw   uint16
-}
-
 func TestCrash(t *testing.T) {
 	if os.Getenv("FEMTOCLAW_CRASHTEST") == "" {
 		t.Skip("set FEMTOCLAW_CRASHTEST=1 (make crashtest) to run the crash test of the real binary")
@@ -144,7 +138,7 @@ func TestCrash(t *testing.T) {
 	apiClient := api.NewClient(filepath.Join(dataDir, api.SocketName))
 	var (
 		mu        sync.Mutex
-		acks      []acked
+		acks      []audit.Ack
 		failed    atomic.Int64
 		lastErr   atomic.Value
 		nAcked    atomic.Int64
@@ -174,7 +168,7 @@ func TestCrash(t *testing.T) {
 					continue
 				}
 				mu.Lock()
-				acks = append(acks, acked{c.point, c.raws[i]})
+				acks = append(acks, audit.Ack{Point: c.point, Wire: binary.BigEndian.AppendUint16(nil, c.raws[i])})
 				mu.Unlock()
 				nAcked.Add(1)
 			}
@@ -264,167 +258,43 @@ func TestCrash(t *testing.T) {
 	elapsed := time.Since(runStart)
 	verify("at the end")
 
-	// Read the journal and the simulator's write log.
+	// Read the journal and the simulator's write log, and check them
+	// against each other and against what the clients saw acknowledged.
 	out, err := exec.Command(bin, "journal", "show", "--json", "--data", dataDir).Output()
 	if err != nil {
 		t.Fatalf("journal show: %v", err)
 	}
-	type intent struct {
-		seq       uint64
-		time      time.Time
-		point     string
-		raw       uint16
-		outcome   bool
-		ok        bool
-		recovered string
-		written   bool // matched by a write the simulator received
-	}
-	var intents []*intent
-	bySeq := map[uint64]*intent{}
-	records := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		records++
-		var r struct {
-			Seq  uint64          `json:"seq"`
-			Time time.Time       `json:"time"`
-			Kind string          `json:"kind"`
-			Ref  uint64          `json:"ref"`
-			Body json.RawMessage `json:"body"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("journal show line %q: %v", sc.Text(), err)
-		}
-		switch r.Kind {
-		case "intent":
-			var b struct {
-				Action struct {
-					Point string `json:"point"`
-					Value struct {
-						Wire []byte `json:"wire"`
-					} `json:"value"`
-				} `json:"action"`
-			}
-			if err := json.Unmarshal(r.Body, &b); err != nil || len(b.Action.Value.Wire) != 2 {
-				t.Fatalf("intent %d: body %s: %v", r.Seq, r.Body, err)
-			}
-			in := &intent{seq: r.Seq, time: r.Time, point: b.Action.Point, raw: binary.BigEndian.Uint16(b.Action.Value.Wire)}
-			intents = append(intents, in)
-			bySeq[r.Seq] = in
-		case "outcome":
-			in, ok := bySeq[r.Ref]
-			if !ok {
-				continue // a read's outcome
-			}
-			if in.outcome {
-				t.Errorf("intent %d has two outcomes", in.seq)
-			}
-			var b struct {
-				OK        bool   `json:"ok"`
-				Recovered string `json:"recovered"`
-			}
-			json.Unmarshal(r.Body, &b)
-			in.outcome, in.ok, in.recovered = true, b.OK, b.Recovered
-		}
-	}
-
-	// Every in-flight intent was resolved.
-	recovered := map[string]int{}
-	for _, in := range intents {
-		if !in.outcome {
-			t.Errorf("intent %d (%s=%d) has no outcome", in.seq, in.point, in.raw)
-		}
-		if in.recovered != "" {
-			recovered[in.recovered]++
-		}
-	}
-
-	// No write reached the simulator without an intent journaled before it.
-	// Per point, the writes must be a subsequence of the intents.
-	wl, err := os.ReadFile(writeLog)
+	j, err := audit.ReadJournal(bytes.NewReader(out))
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrPoint := map[uint64]string{}
+	wl, err := os.Open(writeLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes, err := audit.ReadWriteLog(wl)
+	wl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	registers := map[audit.Register]string{}
 	for _, c := range clients {
-		addrPoint[c.address] = c.point
+		registers[audit.Register{Table: "holding", Address: c.address}] = c.point
 	}
-	next := map[string]int{} // per point, index into intents to search from
-	perPoint := map[string][]*intent{}
-	for _, in := range intents {
-		perPoint[in.point] = append(perPoint[in.point], in)
-	}
-	writes := 0
-	for _, l := range bytes.Split(bytes.TrimSpace(wl), []byte("\n")) {
-		if len(l) == 0 {
-			continue
-		}
-		var w struct {
-			Time    time.Time `json:"time"`
-			Table   string    `json:"table"`
-			Address uint64    `json:"address"`
-			Values  []uint64  `json:"values"`
-		}
-		if err := json.Unmarshal(l, &w); err != nil {
-			t.Fatalf("write log line %q: %v", l, err)
-		}
-		writes++
-		point, ok := addrPoint[w.Address]
-		if w.Table != "holding" || !ok || len(w.Values) != 1 {
-			t.Errorf("simulator received a write no client makes: %s", l)
-			continue
-		}
-		list := perPoint[point]
-		i := next[point]
-		for i < len(list) && list[i].raw != uint16(w.Values[0]) {
-			i++
-		}
-		if i == len(list) {
-			t.Errorf("simulator received %s=%d at %s with no journaled intent before it", point, w.Values[0], w.Time.Format(time.RFC3339Nano))
-			continue
-		}
-		if list[i].time.After(w.Time) {
-			t.Errorf("intent %d (%s=%d) journaled at %s, after the simulator received the write at %s", list[i].seq, point, w.Values[0], list[i].time.Format(time.RFC3339Nano), w.Time.Format(time.RFC3339Nano))
-		}
-		list[i].written = true
-		next[point] = i + 1
-	}
-	// Recovery said what reached the plant.
-	for _, in := range intents {
-		switch {
-		case in.recovered == "applied" && !in.written:
-			t.Errorf("intent %d (%s=%d) recovered as applied, but the simulator never received it", in.seq, in.point, in.raw)
-		case in.recovered == "not_applied" && in.written:
-			t.Errorf("intent %d (%s=%d) recovered as not_applied, but the simulator received it", in.seq, in.point, in.raw)
-		case in.recovered == "" && in.ok && !in.written:
-			t.Errorf("intent %d (%s=%d) has an ok outcome, but the simulator never received it", in.seq, in.point, in.raw)
+	rep := audit.Check(j, writes, registers, acks)
+	for _, l := range [][]string{rep.Unresolved, rep.WritesWithoutIntent, rep.RecoveredWrong, rep.AckedMissing, rep.Other} {
+		for _, v := range l {
+			t.Error(v)
 		}
 	}
-
-	// Every acknowledged actuation has its intent and its outcome: per
-	// point, the acknowledged values are a subsequence of the intents that
-	// have an ok, not recovered, outcome.
-	next = map[string]int{}
-	for _, a := range acks {
-		list := perPoint[a.point]
-		i := next[a.point]
-		for i < len(list) && !(list[i].raw == a.raw && list[i].ok && list[i].recovered == "") {
-			i++
-		}
-		if i == len(list) {
-			t.Errorf("acknowledged %s=%d has no intent with an ok outcome in the journal", a.point, a.raw)
-			continue
-		}
-		next[a.point] = i + 1
-	}
+	recovered := rep.Recovered
 
 	t.Logf("crash test: %d kills with restarts in %s; %d actuations acknowledged, %d calls failed or cut off",
 		kills, elapsed.Round(time.Millisecond), len(acks), failed.Load())
 	t.Logf("journal: %d records verified, %d intents, %d in flight at a kill and recovered (applied %d, not_applied %d, in_doubt %d)",
-		records, len(intents), recovered["applied"]+recovered["not_applied"]+recovered["in_doubt"],
+		j.Records, rep.Intents, recovered["applied"]+recovered["not_applied"]+recovered["in_doubt"],
 		recovered["applied"], recovered["not_applied"], recovered["in_doubt"])
-	t.Logf("simulator: %d writes received, each after its journaled intent", writes)
+	t.Logf("simulator: %d writes received, each after its journaled intent", rep.Writes)
 	if t.Failed() {
 		t.Logf("log of the last gateway run:\n%s", gwLog.String())
 	}
