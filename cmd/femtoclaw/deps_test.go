@@ -1,34 +1,19 @@
 package main
 
 import (
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/femtoclaw/femtoclaw/internal/lint"
 )
 
 // TestNoSimOPCUADropsServer proves that -tags nosimopcua, the firmware
 // build, leaves the OPC UA server library out of the binary while the OPC
 // UA driver (its client) and the simulator's Modbus side stay in.
 func TestNoSimOPCUADropsServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found")
-	}
 	deps := func(tags string) []string {
 		t.Helper()
-		args := []string{"list", "-deps"}
-		if tags != "" {
-			args = append(args, "-tags", tags)
-		}
-		out, err := exec.Command(goBin, append(args, ".")...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.Fields(string(out))
+		return lint.Deps(t, tags, ".")
 	}
 	const (
 		server = "github.com/gopcua/opcua/server"

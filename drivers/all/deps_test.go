@@ -1,9 +1,10 @@
 package all
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/femtoclaw/femtoclaw/internal/lint"
 )
 
 // TestBuildTagsDropDrivers proves that a driver dropped by its build tag
@@ -11,24 +12,9 @@ import (
 // build of cmd/femtoclaw has the GPIO driver and periph.io, a build with
 // -tags nogpio has neither.
 func TestBuildTagsDropDrivers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found")
-	}
 	deps := func(tags string) []string {
 		t.Helper()
-		args := []string{"list", "-deps"}
-		if tags != "" {
-			args = append(args, "-tags", tags)
-		}
-		out, err := exec.Command(goBin, append(args, "github.com/femtoclaw/femtoclaw/cmd/femtoclaw")...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.Fields(string(out))
+		return lint.Deps(t, tags, lint.Module+"/cmd/femtoclaw")
 	}
 	const gpioPkg = "github.com/femtoclaw/femtoclaw/drivers/gpio"
 	dropped := func(pkg string) bool { return pkg == gpioPkg || strings.HasPrefix(pkg, "periph.io/") }
