@@ -11,6 +11,11 @@ import (
 // Secret is an API key. It prints, marshals and logs as [redacted]; only
 // Reveal returns the key itself, and only the providers call it, to set a
 // request header.
+//
+// It is not drivers.Secret on purpose: brain may not import drivers, and
+// the two hold different things: drivers.Secret keeps an env:/file:
+// reference from the config and reads it on each Reveal; a brain Secret is
+// the key itself, already read, held for the life of a provider.
 type Secret struct{ s string }
 
 // redacted is what a Secret shows instead of itself.

@@ -62,6 +62,8 @@ type OPCUAConfig struct {
 
 // Secret is a password or key given by reference: "env:NAME" or
 // "file:PATH". It prints as [redacted]; Reveal reads the secret itself.
+// The model providers' API keys are brain.Secret instead, which holds a key
+// already read: brain may not import drivers.
 type Secret struct {
 	ref string
 }
