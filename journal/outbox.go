@@ -217,7 +217,8 @@ func (o *Outbox) Put(topic string, payload []byte, opts ...PutOption) (seq uint6
 	}
 	if size > o.limit.MaxBytes || (!o.limit.DropOldest && !fits()) {
 		o.dropped++
-		if err := b.Set(o.stateKey(), encodeOutboxState(o.acked, o.dropped), nil); err == nil {
+		err := b.Set(o.stateKey(), encodeOutboxState(o.acked, o.dropped), nil)
+		if err == nil {
 			err = o.commit(b, now)
 		}
 		if err != nil {
