@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -37,19 +35,7 @@ gate, journal, device. Exit 0 when done, 3 when denied, 1 when it failed.`,
 			if err != nil {
 				return withCode(ExitFailed, err)
 			}
-			b, err := json.Marshal(res)
-			if err != nil {
-				return withCode(ExitFailed, err)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(b))
-			switch {
-			case res.OK:
-				return nil
-			case res.Code == "denied" || res.Code == "pending":
-				return withCode(ExitDenied, fmt.Errorf("%s: %s", res.Code, res.Reason))
-			default:
-				return withCode(ExitFailed, fmt.Errorf("failed: %s", res.Reason))
-			}
+			return printResult(cmd, res)
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "operator", "principal to call as")
