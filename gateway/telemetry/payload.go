@@ -70,12 +70,24 @@ type PointValue struct {
 // point's unit from its configuration.
 func NewDevicePayload(dev drivers.DeviceConfig, seq uint64, t time.Time, readings []drivers.Reading) DevicePayload {
 	values := make(map[string]PointValue, len(readings))
-	for _, r := range readings {
+	for i, r := range readings {
 		pv := PointValue{Value: r.Value, Quality: r.Quality.String()}
-		if pc, ok := dev.Point(r.Point); ok {
-			pv.Unit = pc.Unit
-		}
+		pv.Unit = pointUnit(dev, i, r.Point)
 		values[r.Point] = pv
 	}
 	return DevicePayload{Device: dev.Name, Seq: seq, Time: t, Values: values}
+}
+
+// pointUnit returns the unit of the point called name, the i-th reading of
+// a poll of dev. A device reads its points in the order of its
+// configuration, so the i-th point is tried first: a search of every point
+// for every reading costs a poll of 10,000 points 50 million comparisons.
+func pointUnit(dev drivers.DeviceConfig, i int, name string) string {
+	if i < len(dev.Points) && dev.Points[i].Name == name {
+		return dev.Points[i].Unit
+	}
+	if pc, ok := dev.Point(name); ok {
+		return pc.Unit
+	}
+	return ""
 }
