@@ -23,6 +23,7 @@ import (
 	"github.com/femtoclaw/femtoclaw/gateway/api"
 	"github.com/femtoclaw/femtoclaw/gateway/broker"
 	"github.com/femtoclaw/femtoclaw/gateway/config"
+	"github.com/femtoclaw/femtoclaw/gateway/metrics"
 	"github.com/femtoclaw/femtoclaw/gateway/sdnotify"
 	"github.com/femtoclaw/femtoclaw/gateway/telemetry"
 	"github.com/femtoclaw/femtoclaw/journal"
@@ -135,11 +136,12 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	hl.watchPublisher(pub.Stats, publisherMaxStall)
 	publishCommissioning(cfg.Gateway.DataDir, pub.PublishRetained, log)
 
+	met := newMetrics(cfg, pub)
 	space := newJournalSpace(cfg.Gateway.DataDir, JournalReserve, log.With("component", "journal"))
 	live := agent.NewLive()
 	core := agent.NewCore(agent.CoreOptions{
 		Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices,
-		Live: live, Events: pub, Logger: log.With("component", "core"),
+		Live: live, Events: pub, Observer: met, Logger: log.With("component", "core"),
 		ApprovalTTL: cfg.Approvals.TTL.D(), Writable: space.check,
 	})
 	g.mu.Lock()
@@ -157,6 +159,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 
 	apiSrv := api.New(filepath.Join(cfg.Gateway.DataDir, api.SocketName), cfg.Gateway.ID, core, log.With("component", "api"))
 	apiSrv.SetAgents(agents)
+	apiSrv.SetMetrics(met.Handler())
 	apiSrv.SetReadiness(func() []string { return readiness(space, hl) })
 	serveMCP, err := g.serveMCP(core, apiSrv)
 	if err != nil {
@@ -178,7 +181,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	pruner := journal.NewPruner(j, journal.Retention{MaxAge: ret.MaxAge.D(), MaxBytes: ret.MaxBytes}, ret.CheckInterval.D(), log.With("component", "retention"))
 	grp.Go(func() error { return pruner.Run(gctx) })
 	for _, dc := range cfg.Devices {
-		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics,
+		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics, metrics: met,
 			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D()))}
 		grp.Go(func() error { return p.Run(gctx) })
 		if s, ok := devices[dc.Name].(drivers.Subscriber); ok {
@@ -229,6 +232,8 @@ type poller struct {
 	logger *slog.Logger
 	seq    uint64
 	alive  *heartbeat // beats once per cycle, for the watchdog
+	// metrics counts cycles and device requests; nil counts nothing.
+	metrics *metrics.Metrics
 }
 
 func (p *poller) Run(ctx context.Context) error {
@@ -244,7 +249,9 @@ func (p *poller) Run(ctx context.Context) error {
 	defer t.Stop()
 	failing := false
 	for {
+		start := time.Now()
 		p.poll(ctx, names, &failing)
+		p.metrics.PollCycle(p.cfg.Name, time.Since(start), interval)
 		p.alive.beat()
 		select {
 		case <-ctx.Done():
@@ -272,7 +279,9 @@ func (p *poller) poll(ctx context.Context, names []string, failing *bool) {
 	var err error
 	if !live {
 		rctx, cancel := context.WithTimeout(ctx, timeout*2)
+		start := time.Now()
 		rs, err = p.dev.Read(rctx, nil)
+		p.metrics.DeviceRequest(p.cfg.Name, metrics.SourcePoller, agent.OpRead, time.Since(start), err)
 		cancel()
 	}
 	now := time.Now().UTC()

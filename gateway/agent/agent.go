@@ -266,6 +266,10 @@ func (a *Agent) episode(ctx context.Context, trigger, ask string) Summary {
 	a.mu.Unlock()
 	log := a.logger.With("episode", id)
 	a.note(id, episodeBody{Event: "start", Trigger: trigger, Ask: ask})
+	a.core.publish("episodes", EpisodeEvent{Event: "start", Episode: id, Agent: a.name, Time: start.UTC(), Trigger: trigger})
+	if a.core.obs != nil {
+		a.core.obs.EpisodeStarted(a.name)
+	}
 	sum := Summary{Episode: id, Trigger: trigger, Time: start.UTC()}
 
 	req := brain.Request{System: a.instructions + protocolNote}
@@ -311,7 +315,11 @@ steps:
 		sent = len(req.Messages)
 		sum.Steps = step
 
+		asked := time.Now()
 		resp, err := a.provider.Complete(mctx, req)
+		if a.core.obs != nil {
+			a.core.obs.ModelRequest(a.name, time.Since(asked), resp.Usage, err)
+		}
 		if err != nil {
 			body := episodeBody{Event: "response", Step: step, Error: err.Error()}
 			var be *brain.Error
@@ -384,6 +392,14 @@ steps:
 	sum.Status = status
 	a.note(id, episodeBody{Event: "end", Status: status, Summary: &sum})
 	a.remember(sum)
+	took := a.now().Sub(start)
+	a.core.publish("episodes", EpisodeEvent{
+		Event: "end", Episode: id, Agent: a.name, Time: a.now().UTC(), Trigger: trigger,
+		Status: status, Steps: sum.Steps, Calls: sum.Calls, DurationMS: float64(took.Microseconds()) / 1000,
+	})
+	if a.core.obs != nil {
+		a.core.obs.EpisodeEnded(a.name, status, took)
+	}
 	log.Info("episode ended", "status", string(status), "steps", sum.Steps, "calls", len(sum.Calls))
 	return sum
 }

@@ -48,17 +48,18 @@ func newApprovals(ttl time.Duration) *approvals {
 	return &approvals{ttl: ttl, pending: make(map[string]PendingCall)}
 }
 
-// add files a pending decision and returns its id.
-func (a *approvals) add(seq uint64, p capability.Principal, episode string, call capability.Call, d capability.Decision) string {
+// add files a pending decision and returns it and its id.
+func (a *approvals) add(seq uint64, p capability.Principal, episode string, call capability.Call, d capability.Decision) (PendingCall, string) {
 	id := strconv.FormatUint(seq, 10)
 	action, _ := json.Marshal(d.Proposed)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.pending[id] = PendingCall{
+	pc := PendingCall{
 		ID: id, Principal: p, Episode: episode, Call: call, Action: action, Digest: d.Digest,
 		Created: d.Snapshot.Time, Expires: d.Snapshot.Time.Add(a.ttl),
 	}
-	return id
+	a.pending[id] = pc
+	return pc, id
 }
 
 // take removes and returns a pending call: an approval or a rejection is
@@ -82,6 +83,7 @@ func (c *Core) Pending() []PendingCall {
 	for id, pc := range a.pending {
 		if !now.Before(pc.Expires) {
 			delete(a.pending, id)
+			c.publishApproval("expired", pc, "", nil)
 			continue
 		}
 		out = append(out, pc)
@@ -114,7 +116,9 @@ func (c *Core) Approve(ctx context.Context, id string, approver capability.Princ
 	}
 	log = log.With("principal", string(pc.Principal), "capability", pc.Call.Capability)
 	ap := &capability.Approval{ID: id, Approver: approver, Digest: digest, Expires: pc.Expires}
-	return c.decideAndRun(ctx, pc.Principal, pc.Episode, pc.Call, CallOptions{}, ap, log)
+	res := c.decideAndRun(ctx, pc.Principal, pc.Episode, pc.Call, CallOptions{}, ap, log)
+	c.publishApproval("approved", pc, approver, &res)
+	return res
 }
 
 // rejectionBody is the journaled rejection of a pending call.
@@ -134,5 +138,6 @@ func (c *Core) Reject(id string, by capability.Principal) capability.Result {
 		return capability.Failed(capability.ReasonJournalUnavailable)
 	}
 	c.logger.Info("pending call rejected", "approval", id, "by", string(by))
+	c.publishApproval("rejected", pc, by, nil)
 	return capability.Result{OK: true}
 }

@@ -40,6 +40,7 @@ type Core struct {
 	points  map[string]drivers.PointConfig // "device.point" -> config
 	live    *Live
 	events  Events
+	obs     Observer // nil: none
 	logger  *slog.Logger
 	now     func() time.Time
 
@@ -59,8 +60,11 @@ type CoreOptions struct {
 	Configs []drivers.DeviceConfig
 	Live    *Live
 	Events  Events // may be nil
-	Logger  *slog.Logger
-	Now     func() time.Time // nil: time.Now
+	// Observer, when set, is told of decisions, device requests, episodes
+	// and model requests (see observe.go).
+	Observer Observer
+	Logger   *slog.Logger
+	Now      func() time.Time // nil: time.Now
 	// ApprovalTTL is how long a pending call waits for an operator's
 	// approval. Zero: DefaultApprovalTTL.
 	ApprovalTTL time.Duration
@@ -79,6 +83,7 @@ func NewCore(o CoreOptions) *Core {
 		points:  make(map[string]drivers.PointConfig),
 		live:    o.Live,
 		events:  o.Events,
+		obs:     o.Observer,
 		logger:  o.Logger,
 		now:     o.Now,
 
@@ -91,6 +96,9 @@ func NewCore(o CoreOptions) *Core {
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.obs != nil {
+		c.devices = observe(c.devices, c.obs)
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -197,6 +205,9 @@ func (c *Core) decideAndRun(ctx context.Context, p capability.Principal, episode
 		c.usage.admit(d.Capability, p, snap.Time, c.gate.Horizon(d.Capability))
 	}
 	c.decideMu.Unlock()
+	if c.obs != nil {
+		c.obs.Decided(d.Outcome, d.Reason)
+	}
 	drec, err := c.journal.Append(journal.Entry{Kind: journal.KindDecision, Principal: string(p), Episode: episode, Body: decisionBody{d, opts.DryRun}})
 	if err != nil {
 		log.Error("journal decision failed; refusing the call", "err", err)
@@ -210,7 +221,9 @@ func (c *Core) decideAndRun(ctx context.Context, p capability.Principal, episode
 	if d.Outcome == capability.Pending {
 		res := d.Result()
 		if !opts.DryRun {
-			res.ID = c.approvals.add(drec.Seq, p, episode, call, d)
+			var pc PendingCall
+			pc, res.ID = c.approvals.add(drec.Seq, p, episode, call, d)
+			c.publishApproval("pending", pc, "", nil)
 		}
 		log.Info("call pending approval", "id", res.ID, "digest", d.Digest)
 		return res

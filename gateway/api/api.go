@@ -50,6 +50,7 @@ type Server struct {
 	mcp     http.Handler            // MCPPath, when set
 
 	readiness func() []string // GET /readyz; see health.go
+	metrics   http.Handler    // GET /metrics; see metrics.go
 }
 
 // New returns a server for the socket at path.
@@ -108,6 +109,7 @@ func (s *Server) Handler() http.Handler {
 	s.approvalRoutes(mux)
 	s.journalRoutes(mux)
 	s.healthRoutes(mux)
+	s.metricsRoutes(mux)
 	return mux
 }
 
