@@ -32,50 +32,7 @@ const eventsScript = `{"loop": false, "episodes": [
 // through the local API, and checks that /metrics counted them and that the
 // episodes and approvals topics told a subscriber.
 func TestMetricsAndEvents(t *testing.T) {
-	dir := t.TempDir()
-	plant := sim.New(sim.Options{})
-	addr, err := plant.ListenModbus("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCtx, stopSim := context.WithCancel(context.Background())
-	simDone := make(chan error, 1)
-	go func() { simDone <- plant.Run(simCtx) }()
-	defer func() { stopSim(); <-simDone }()
-
-	cfgText := strings.Replace(string(configs.Demo()), "tcp://127.0.0.1:5020", "tcp://"+addr.String(), 1)
-	cfgText = strings.Replace(cfgText, "interval: 2s", "interval: 1h", 1) // episodes only when asked
-	if err := os.WriteFile(filepath.Join(dir, "demo-script.json"), []byte(eventsScript), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse(filepath.Join(dir, "demo.yaml"), []byte(cfgText))
-	if err != nil {
-		t.Fatalf("demo config: %v", err)
-	}
-	cfg.Gateway.DataDir = dir
-	cfg.MQTT.Listen = "127.0.0.1:0"
-	for i := range cfg.Devices {
-		cfg.Devices[i].Poll = drivers.Duration(100 * time.Millisecond)
-	}
-
-	gw := gateway.New(cfg, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- gw.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-runDone; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-gw.Ready():
-	case err := <-runDone:
-		t.Fatalf("gateway stopped before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway not ready after 10s")
-	}
-
+	gw, cfg, dir, ctx := startDemo(t, nil)
 	var mu sync.Mutex
 	var episodes []agent.EpisodeEvent
 	var approvals []agent.ApprovalEvent
@@ -198,6 +155,61 @@ func TestMetricsAndEvents(t *testing.T) {
 	if a := approvals[1]; a.Event != "rejected" || a.ID != res.ID || a.By != "operator" {
 		t.Errorf("second approval event: got %+v, want %s rejected by operator", a, res.ID)
 	}
+}
+
+// startDemo runs the demo config's gateway against the simulator, with
+// eventsScript as the agent's brain and episodes only when asked; edit,
+// when set, changes the config first. The gateway stops when the test ends.
+func startDemo(t *testing.T, edit func(*config.Config)) (*gateway.Gateway, *config.Config, string, context.Context) {
+	t.Helper()
+	dir := t.TempDir()
+	plant := sim.New(sim.Options{})
+	addr, err := plant.ListenModbus("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simCtx, stopSim := context.WithCancel(context.Background())
+	simDone := make(chan error, 1)
+	go func() { simDone <- plant.Run(simCtx) }()
+	t.Cleanup(func() { stopSim(); <-simDone })
+
+	cfgText := strings.Replace(string(configs.Demo()), "tcp://127.0.0.1:5020", "tcp://"+addr.String(), 1)
+	cfgText = strings.Replace(cfgText, "interval: 2s", "interval: 1h", 1) // episodes only when asked
+	if err := os.WriteFile(filepath.Join(dir, "demo-script.json"), []byte(eventsScript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(filepath.Join(dir, "demo.yaml"), []byte(cfgText))
+	if err != nil {
+		t.Fatalf("demo config: %v", err)
+	}
+	cfg.Gateway.DataDir = dir
+	cfg.MQTT.Listen = "127.0.0.1:0"
+	for i := range cfg.Devices {
+		cfg.Devices[i].Poll = drivers.Duration(100 * time.Millisecond)
+	}
+
+	if edit != nil {
+		edit(cfg)
+	}
+	gw := gateway.New(cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- gw.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-runDone; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-gw.Ready():
+	case err := <-runDone:
+		t.Fatalf("gateway stopped before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway not ready after 10s")
+	}
+
+	return gw, cfg, dir, ctx
 }
 
 // scrape reads GET /metrics over the local API's socket into a map from

@@ -84,6 +84,9 @@ type MQTT struct {
 	// <prefix>/telemetry/<device>/<point>, for dashboards that want one
 	// value per topic. Default false.
 	PointTopics bool `yaml:"point_topics" json:"point_topics,omitempty"`
+	// HomeAssistant publishes a retained Home Assistant discovery message
+	// for every numeric point, under homeassistant/sensor/. Default false.
+	HomeAssistant bool `yaml:"home_assistant" json:"home_assistant,omitempty"`
 }
 
 // Agent is one model-driven loop.

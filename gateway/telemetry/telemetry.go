@@ -185,7 +185,12 @@ func (p *Publisher) PublishRetained(subtopic string, payload []byte) {
 }
 
 func (p *Publisher) enqueue(subtopic string, payload []byte, retained bool) {
-	m := Message{Topic: p.topic(subtopic), Payload: append([]byte(nil), payload...), Retained: retained, Time: p.now()}
+	p.enqueueTopic(p.topic(subtopic), payload, retained)
+}
+
+// enqueueTopic queues payload for the full topic.
+func (p *Publisher) enqueueTopic(topic string, payload []byte, retained bool) {
+	m := Message{Topic: topic, Payload: append([]byte(nil), payload...), Retained: retained, Time: p.now()}
 	if err := p.outbox.Push(m); err != nil {
 		if p.dropped.Add(1) == 1 || !errors.Is(err, ErrOutboxFull) {
 			p.logger.Warn("message dropped", "topic", m.Topic, "err", err)
