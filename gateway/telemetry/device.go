@@ -1,9 +1,9 @@
 package telemetry
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/femtoclaw/femtoclaw/drivers"
@@ -27,27 +27,57 @@ func PointSubtopic(device, point string) string {
 
 // PublishDevice publishes one poll of a device on its telemetry topic and,
 // with points, each point on its own topic as well, in point name order.
+// The values of the device's message are in point name order too.
 func (p *Publisher) PublishDevice(d DevicePayload, points bool) error {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("telemetry: device %q: %w", d.Device, err)
-	}
-	p.Publish(DeviceSubtopic(d.Device), b)
-	if !points {
-		return nil
-	}
 	names := make([]string, 0, len(d.Values))
 	for n := range d.Values {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	for _, n := range names {
-		v := d.Values[n]
-		b, err := json.Marshal(PointPayload{Device: d.Device, Point: n, Time: d.Time, Value: v.Value, Quality: v.Quality, Unit: v.Unit})
-		if err != nil {
-			return fmt.Errorf("telemetry: device %q: point %q: %w", d.Device, n, err)
+	b := appendHead(nil, d.Device, d.Seq, d.Time)
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		p.Publish(PointSubtopic(d.Device, n), b)
+		v := d.Values[n]
+		b = appendString(b, n)
+		b = append(b, ':')
+		b = appendPointValue(b, v.Value, v.Quality, v.Unit)
+	}
+	p.Publish(DeviceSubtopic(d.Device), append(b, '}', '}'))
+	if points {
+		for _, n := range names {
+			p.Publish(PointSubtopic(d.Device, n), appendPointPayload(nil, d.Device, n, d.Time, d.Values[n]))
+		}
 	}
 	return nil
+}
+
+// pollBuffers holds the buffers PublishPoll encodes into, shared by the
+// pollers of every device.
+var pollBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// PublishPoll publishes one poll of dev, as PublishDevice publishes
+// NewDevicePayload(dev, seq, t, readings), without building the payload:
+// the values of the device's message are in the order of readings, and
+// each is encoded straight from its reading. This is the poller's path,
+// made for devices of many thousand points.
+func (p *Publisher) PublishPoll(dev drivers.DeviceConfig, seq uint64, t time.Time, readings []drivers.Reading, points bool) {
+	buf := pollBuffers.Get().(*[]byte)
+	*buf = appendPoll((*buf)[:0], dev, seq, t, readings)
+	p.Publish(DeviceSubtopic(dev.Name), *buf) // copies the payload
+	pollBuffers.Put(buf)
+	if !points {
+		return
+	}
+	order := make([]int, len(readings))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return strings.Compare(readings[i].Point, readings[j].Point) })
+	for _, i := range order {
+		r := readings[i]
+		pv := PointValue{Value: r.Value, Quality: r.Quality.String(), Unit: pointUnit(dev, i, r.Point)}
+		p.Publish(PointSubtopic(dev.Name, r.Point), appendPointPayload(nil, dev.Name, r.Point, t, pv))
+	}
 }
