@@ -62,6 +62,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -140,6 +141,14 @@ type Device struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	url     string
+
+	// every holds every point and the requests that read them all, the
+	// poller's read, planned once.
+	every struct {
+		once sync.Once
+		pts  []*point
+		plan []block
+	}
 
 	closed atomic.Bool
 	link   *link
@@ -554,11 +563,8 @@ func (d *Device) succeed() {
 // lookup resolves point names; none means every point.
 func (d *Device) lookup(names []string) ([]*point, error) {
 	if len(names) == 0 {
-		pts := make([]*point, len(d.points))
-		for i := range d.points {
-			pts[i] = &d.points[i]
-		}
-		return pts, nil
+		d.planEvery()
+		return d.every.pts, nil
 	}
 	pts := make([]*point, len(names))
 	for i, n := range names {
@@ -569,6 +575,26 @@ func (d *Device) lookup(names []string) ([]*point, error) {
 		pts[i] = &d.points[j]
 	}
 	return pts, nil
+}
+
+// planEvery plans the read of every point, once.
+func (d *Device) planEvery() {
+	d.every.once.Do(func() {
+		d.every.pts = make([]*point, len(d.points))
+		for i := range d.points {
+			d.every.pts[i] = &d.points[i]
+		}
+		d.every.plan = plan(d.every.pts, d.lim)
+	})
+}
+
+// plan returns the requests that read pts, the points of names: those
+// planned once when names is empty (every point).
+func (d *Device) plan(names []string, pts []*point) []block {
+	if len(names) == 0 {
+		return d.every.plan
+	}
+	return plan(pts, d.lim)
 }
 
 // Read reads the named points, or every point when names is empty. Points
@@ -587,8 +613,9 @@ func (d *Device) Read(ctx context.Context, names []string) ([]drivers.Reading, e
 	if err := d.ready(); err != nil {
 		return nil, err
 	}
+	blocks := d.plan(names, pts)
 	out := make([]drivers.Reading, len(pts))
-	for _, b := range plan(pts, d.lim) {
+	for _, b := range blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
