@@ -135,6 +135,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	hl := newHealth()
 	hl.watchPublisher(pub.Stats, publisherMaxStall)
 	publishCommissioning(cfg.Gateway.DataDir, pub.PublishRetained, log)
+	publishDiscovery(cfg, pub, log)
 
 	met := newMetrics(cfg, pub)
 	space := newJournalSpace(cfg.Gateway.DataDir, JournalReserve, log.With("component", "journal"))
