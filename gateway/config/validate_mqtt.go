@@ -146,6 +146,6 @@ func (v *checker) mqttOptions() {
 		v.at(p.add("outbox", "max_messages"), "%d is not between 1 and %d (0: the default %d)", n, maxOutboxMessages, DefaultOutboxMessages)
 	}
 	if n := m.Outbox.MaxBytes; n != 0 && (n < minOutboxBytes || n > maxOutboxBytes) {
-		v.at(p.add("outbox", "max_bytes"), "%d is not between %d and %d (0: the default %d)", n, minOutboxBytes, maxOutboxBytes, DefaultOutboxBytes)
+		v.at(p.add("outbox", "max_bytes"), "%d is not between %d and %d (0: the default %d)", n, int64(minOutboxBytes), int64(maxOutboxBytes), int64(DefaultOutboxBytes))
 	}
 }
