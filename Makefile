@@ -17,8 +17,9 @@ help: ## list the targets
 build: ## build bin/femtoclaw (static, stripped, version stamped)
 	$(GOBUILD) -o bin/femtoclaw ./cmd/femtoclaw
 
-test: ## go vet, gofmt and every test with the race detector
+test: ## go vet (also for 32-bit arm), gofmt and every test with the race detector
 	go vet ./...
+	GOOS=linux GOARCH=arm GOARM=6 go vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go test -race -count=1 ./...
