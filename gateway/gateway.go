@@ -310,7 +310,5 @@ func (p *poller) poll(ctx context.Context, names []string, failing *bool) {
 		p.live.Update(p.cfg.Name, rs)
 	}
 	p.seq++
-	if err := p.pub.PublishDevice(telemetry.NewDevicePayload(p.cfg, p.seq, now, rs), p.points); err != nil {
-		p.logger.Error("encode telemetry", "err", err)
-	}
+	p.pub.PublishPoll(p.cfg, p.seq, now, rs, p.points)
 }
