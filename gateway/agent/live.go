@@ -8,20 +8,70 @@ import (
 
 // Live holds the latest reading of every polled point, keyed "device.point".
 // Pollers write it; the gate's snapshots and the agents' context read it.
+//
+// The readings of a device sit in a slice indexed by the point's position,
+// and each "device.point" key is built once, when the point is first seen:
+// a poll cycle that reports its points in the same order as the last one
+// (as the pollers do) updates the store without allocating or hashing.
 type Live struct {
-	mu     sync.RWMutex
-	values map[string]drivers.Reading
+	mu      sync.RWMutex
+	devices map[string]*liveDevice
+	keys    map[string]liveSlot // "device.point" -> where its reading is
+}
+
+// liveDevice is the readings of one device, in the order its points were
+// first seen.
+type liveDevice struct {
+	name     string
+	points   []string
+	index    map[string]int // point -> position
+	readings []drivers.Reading
+}
+
+type liveSlot struct {
+	dev *liveDevice
+	i   int
 }
 
 // NewLive returns an empty store.
-func NewLive() *Live { return &Live{values: make(map[string]drivers.Reading)} }
+func NewLive() *Live {
+	return &Live{devices: make(map[string]*liveDevice), keys: make(map[string]liveSlot)}
+}
+
+// device returns the readings of name, creating them. l.mu is held.
+func (l *Live) device(name string) *liveDevice {
+	d := l.devices[name]
+	if d == nil {
+		d = &liveDevice{name: name, index: make(map[string]int)}
+		l.devices[name] = d
+	}
+	return d
+}
+
+// slot returns the position of point in d, adding it on first sight; hint
+// is the position where it is expected. l.mu is held.
+func (l *Live) slot(d *liveDevice, point string, hint int) int {
+	if hint < len(d.points) && d.points[hint] == point {
+		return hint
+	}
+	if i, ok := d.index[point]; ok {
+		return i
+	}
+	i := len(d.points)
+	d.points = append(d.points, point)
+	d.readings = append(d.readings, drivers.Reading{Point: point})
+	d.index[point] = i
+	l.keys[d.name+"."+point] = liveSlot{dev: d, i: i}
+	return i
+}
 
 // Update records readings of one device.
 func (l *Live) Update(device string, rs []drivers.Reading) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, r := range rs {
-		l.values[device+"."+r.Point] = r
+	d := l.device(device)
+	for j := range rs {
+		d.readings[l.slot(d, rs[j].Point, j)] = rs[j]
 	}
 }
 
@@ -29,14 +79,9 @@ func (l *Live) Update(device string, rs []drivers.Reading) {
 func (l *Live) MarkStale(device string, points []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, p := range points {
-		k := device + "." + p
-		r, ok := l.values[k]
-		if !ok {
-			r = drivers.Reading{Point: p}
-		}
-		r.Quality = drivers.QualityStale
-		l.values[k] = r
+	d := l.device(device)
+	for j, p := range points {
+		d.readings[l.slot(d, p, j)].Quality = drivers.QualityStale
 	}
 }
 
@@ -44,8 +89,11 @@ func (l *Live) MarkStale(device string, points []string) {
 func (l *Live) Get(key string) (drivers.Reading, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	r, ok := l.values[key]
-	return r, ok
+	s, ok := l.keys[key]
+	if !ok {
+		return drivers.Reading{}, false
+	}
+	return s.dev.readings[s.i], true
 }
 
 // Values returns the good values of the given keys, for a snapshot.
@@ -54,8 +102,10 @@ func (l *Live) Values(keys []string) map[string]drivers.Value {
 	defer l.mu.RUnlock()
 	out := make(map[string]drivers.Value, len(keys))
 	for _, k := range keys {
-		if r, ok := l.values[k]; ok && r.Quality == drivers.QualityGood {
-			out[k] = r.Value
+		if s, ok := l.keys[k]; ok {
+			if r := s.dev.readings[s.i]; r.Quality == drivers.QualityGood {
+				out[k] = r.Value
+			}
 		}
 	}
 	return out

@@ -104,21 +104,19 @@ func eval(p *vm.Program, env map[string]any) (result, ok bool) {
 func (l *Live) env() map[string]any {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	env := make(map[string]any)
-	for k, r := range l.values {
-		if r.Quality != drivers.QualityGood {
-			continue
+	env := make(map[string]any, len(l.devices))
+	for _, d := range l.devices {
+		var m map[string]any
+		for i, r := range d.readings {
+			if r.Quality != drivers.QualityGood {
+				continue
+			}
+			if m == nil {
+				m = make(map[string]any)
+				env[d.name] = m
+			}
+			m[d.points[i]] = r.Value.Any()
 		}
-		dev, point, found := strings.Cut(k, ".")
-		if !found {
-			continue
-		}
-		m, _ := env[dev].(map[string]any)
-		if m == nil {
-			m = make(map[string]any)
-			env[dev] = m
-		}
-		m[point] = r.Value.Any()
 	}
 	return env
 }
