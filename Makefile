@@ -49,6 +49,11 @@ soak: build ## soak test of the real binary under faults for SOAK_FOR (default 1
 bench: ## every performance figure next to its target; rewrites docs/BENCHMARKS.md (scripts/bench.sh, < 10 min)
 	./scripts/bench.sh
 
+.PHONY: generate
+generate: ## regenerate the committed protobuf code (needs protoc and protoc-gen-go v1.36.12)
+	@command -v protoc-gen-go >/dev/null || go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	PATH="$$PATH:$$(go env GOPATH)/bin" protoc --go_out=. --go_opt=paths=source_relative gateway/sparkplug/sparkplug_b.proto
+
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	./scripts/fuzz.sh $(FUZZTIME)
 

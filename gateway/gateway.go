@@ -25,6 +25,7 @@ import (
 	"github.com/femtoclaw/femtoclaw/gateway/config"
 	"github.com/femtoclaw/femtoclaw/gateway/metrics"
 	"github.com/femtoclaw/femtoclaw/gateway/sdnotify"
+	"github.com/femtoclaw/femtoclaw/gateway/sparkplug"
 	"github.com/femtoclaw/femtoclaw/gateway/telemetry"
 	"github.com/femtoclaw/femtoclaw/journal"
 
@@ -148,6 +149,10 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	g.mu.Lock()
 	g.core = core
 	g.mu.Unlock()
+	spark, err := newSparkplug(cfg, brokerURL, core, log)
+	if err != nil {
+		return err
+	}
 
 	var agents []*agent.Agent
 	for _, ac := range cfg.Agents {
@@ -177,12 +182,15 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 		grp.Go(func() error { return serveMCP(gctx) })
 	}
 	grp.Go(func() error { return pub.Run(gctx) })
+	if spark != nil {
+		grp.Go(func() error { return spark.Run(gctx) })
+	}
 	grp.Go(func() error { return space.Run(gctx, pub.PublishRetained) })
 	ret := cfg.Journal.Retention
 	pruner := journal.NewPruner(j, journal.Retention{MaxAge: ret.MaxAge.D(), MaxBytes: ret.MaxBytes}, ret.CheckInterval.D(), log.With("component", "retention"))
 	grp.Go(func() error { return pruner.Run(gctx) })
 	for _, dc := range cfg.Devices {
-		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics, metrics: met,
+		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics, metrics: met, spark: spark,
 			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D()))}
 		grp.Go(func() error { return p.Run(gctx) })
 		if s, ok := devices[dc.Name].(drivers.Subscriber); ok {
@@ -235,6 +243,8 @@ type poller struct {
 	alive  *heartbeat // beats once per cycle, for the watchdog
 	// metrics counts cycles and device requests; nil counts nothing.
 	metrics *metrics.Metrics
+	// spark is the Sparkplug B edge node; nil publishes nothing.
+	spark *sparkplug.Node
 }
 
 func (p *poller) Run(ctx context.Context) error {
@@ -311,4 +321,5 @@ func (p *poller) poll(ctx context.Context, names []string, failing *bool) {
 	}
 	p.seq++
 	p.pub.PublishPoll(p.cfg, p.seq, now, rs, p.points)
+	p.spark.Report(p.cfg.Name, rs)
 }

@@ -33,6 +33,10 @@ type Config struct {
 	Operator Principal `yaml:"operator" json:"operator"`
 	// MCP serves the capabilities to MCP clients as the principal "mcp".
 	MCP MCP `yaml:"mcp" json:"mcp"`
+	// Sparkplug is the allow list of Sparkplug B host applications, whose
+	// DCMD writes call as the principal "sparkplug". Empty: every DCMD is
+	// refused (and journaled).
+	Sparkplug Principal `yaml:"sparkplug" json:"sparkplug"`
 	// Journal says how long the journal keeps its records.
 	Journal Journal `yaml:"journal" json:"journal"`
 
@@ -87,6 +91,9 @@ type MQTT struct {
 	// HomeAssistant publishes a retained Home Assistant discovery message
 	// for every numeric point, under homeassistant/sensor/. Default false.
 	HomeAssistant bool `yaml:"home_assistant" json:"home_assistant,omitempty"`
+	// Sparkplug also runs a Sparkplug B edge node on the same broker.
+	// Absent: none.
+	Sparkplug *MQTTSparkplug `yaml:"sparkplug" json:"sparkplug,omitempty"`
 }
 
 // Agent is one model-driven loop.

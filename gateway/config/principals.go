@@ -5,6 +5,9 @@ import "github.com/femtoclaw/femtoclaw/capability"
 // MCPPrincipal is the principal every MCP client calls as.
 const MCPPrincipal = "mcp"
 
+// SparkplugPrincipal is the principal every Sparkplug B DCMD calls as.
+const SparkplugPrincipal = "sparkplug"
+
 // Principals returns the allow list of every principal the file names:
 // "operator", "mcp" and each agent. The gateway builds its gate from it,
 // and journal replay rebuilds the same gate from it.
@@ -13,6 +16,7 @@ func (c *Config) Principals() map[capability.Principal][]string {
 	for _, a := range c.Agents {
 		allow[capability.Principal(a.Name)] = a.Allow
 	}
-	allow["mcp"] = c.MCP.Allow // the principal of every MCP client
+	allow["mcp"] = c.MCP.Allow                    // the principal of every MCP client
+	allow[SparkplugPrincipal] = c.Sparkplug.Allow // every Sparkplug B host application
 	return allow
 }

@@ -56,6 +56,7 @@ func (c *Config) check() []finding {
 	v.agents(caps)
 	v.allowList(path{"operator", "allow"}, c.Operator.Allow, caps)
 	v.mcp(caps)
+	v.sparkplug(caps)
 	v.journal()
 	return v.found
 }
