@@ -200,6 +200,7 @@ func (n *Node) connect(ctx context.Context, lost chan struct{}) (mqtt.Client, er
 	}
 	c := mqtt.NewClient(o)
 	if err := wait(ctx, c.Connect()); err != nil {
+		c.Disconnect(0)
 		return nil, fmt.Errorf("sparkplug: connect %s: %w", n.opts.Broker, err)
 	}
 	handler := func(_ mqtt.Client, m mqtt.Message) {
@@ -220,6 +221,7 @@ func (n *Node) connect(ctx context.Context, lost chan struct{}) (mqtt.Client, er
 	n.mu.Unlock()
 	if err := n.birth(ctx, bd); err != nil {
 		n.drop(c)
+		c.Disconnect(0)
 		return nil, err
 	}
 	n.logger.Info("edge node born", "group", n.opts.GroupID, "node", n.opts.EdgeNodeID, "bdSeq", bd)

@@ -2,6 +2,8 @@ package sparkplug_test
 
 import (
 	"context"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -286,5 +288,89 @@ func TestDCMD(t *testing.T) {
 		if c.got[i] != want[i] {
 			t.Errorf("call %d: got %+v, want %+v", i, c.got[i], want[i])
 		}
+	}
+}
+
+// proxy forwards TCP connections to addr until closed; cut ends the ones
+// open now.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newProxy(t *testing.T, addr string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.mu.Unlock()
+			go func() { io.Copy(b, c); b.Close() }()
+			go func() { io.Copy(c, b); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestWillAndReconnect cuts the node's connection: the broker sends its
+// will, NDEATH with the bdSeq of the NBIRTH, and the node comes back with
+// the next bdSeq, seq from 0 and its devices born again.
+func TestWillAndReconnect(t *testing.T) {
+	b, err := broker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	h := newHost(t, b.Addr())
+	px := newProxy(t, b.Addr())
+	n := sparkplug.New(sparkplug.Options{Broker: "tcp://" + px.ln.Addr().String(), ClientID: "node-will",
+		GroupID: "plant", EdgeNodeID: "gw1", Devices: []drivers.DeviceConfig{tank}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	bdSeq := func(m msg) uint64 { return metrics(m.p)[sparkplug.BdSeqMetric].GetLongValue() }
+	if bd := bdSeq(h.expect("NBIRTH", "", 0)); bd != 0 {
+		t.Fatalf("first NBIRTH bdSeq: got %d, want 0", bd)
+	}
+	h.expect("DBIRTH", "tank", 1)
+	n.Report("tank", readings(5, false))
+	h.expect("DDATA", "tank", 2)
+
+	px.cut()
+	if bd := bdSeq(h.expect("NDEATH", "", -1)); bd != 0 {
+		t.Fatalf("will NDEATH bdSeq: got %d, want 0", bd)
+	}
+	if bd := bdSeq(h.expect("NBIRTH", "", 0)); bd != 1 {
+		t.Fatalf("NBIRTH after reconnecting: bdSeq %d, want 1", bd)
+	}
+	if l := metrics(h.expect("DBIRTH", "tank", 1).p)["level"]; l.GetDoubleValue() != 5 {
+		t.Fatalf("DBIRTH after reconnecting: level %v, want 5", l)
 	}
 }
