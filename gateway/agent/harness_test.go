@@ -33,6 +33,12 @@ type plant struct {
 // newPlant starts the simulator and builds the demo's gate, journal and core.
 func newPlant(t testing.TB) *plant {
 	t.Helper()
+	return newPlantWith(t, journal.Options{})
+}
+
+// newPlantWith is newPlant with the journal opened with jopts.
+func newPlantWith(t testing.TB, jopts journal.Options) *plant {
+	t.Helper()
 	p := sim.New(sim.Options{})
 	addr, err := p.ListenModbus("127.0.0.1:0")
 	if err != nil {
@@ -49,7 +55,7 @@ func newPlant(t testing.TB) *plant {
 	if err != nil {
 		t.Fatalf("demo config: %v", err)
 	}
-	j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+	j, err := journal.Open(filepath.Join(dir, "journal"), jopts)
 	if err != nil {
 		t.Fatal(err)
 	}
