@@ -56,7 +56,7 @@ func newJournalSpace(j *journal.Journal, logger *slog.Logger) *journalSpace {
 // otherwise. It costs one statfs.
 func (s *journalSpace) check() error {
 	if st := s.space(); st.Full {
-		return fmt.Errorf("journal: %s", st.Reason())
+		return fmt.Errorf("journal: %s", st.Error())
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (s *journalSpace) Run(ctx context.Context, publishRetained func(subtopic st
 				st := journalStatus{State: "ok", FreeBytes: free, ReserveBytes: sp.Reserve, Time: time.Now().UTC()}
 				if full {
 					st.State = "disk_full"
-					s.logger.Error("journal disk full: refusing actuations and dropping telemetry until space is freed; polling goes on", "state", sp.Reason(), "free", mib(free), "reserve", mib(sp.Reserve))
+					s.logger.Error("journal disk full: refusing actuations and dropping telemetry until space is freed; polling goes on", "state", sp.Error(), "free", mib(free), "reserve", mib(sp.Reserve))
 				} else if !wasFirst {
 					s.logger.Info("journal has room again: accepting actuations", "free", mib(free))
 				}

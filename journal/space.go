@@ -52,8 +52,8 @@ type Space struct {
 	Err error `json:"-"`
 }
 
-// Reason says why a Space is full, and returns "" for one that is not.
-func (s Space) Reason() string {
+// Error describes a Space that is full, and returns "" for one that is not.
+func (s Space) Error() string {
 	switch {
 	case !s.Full:
 		return ""

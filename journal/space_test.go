@@ -37,7 +37,7 @@ func TestNoSpaceRefusesEveryWrite(t *testing.T) {
 	o := mustOutbox(t, j, "telemetry", OutboxLimit{})
 	appendN(t, j, 3)
 	mustPut(t, o, "t/a", "one")
-	if s := j.Space(); s.Full || !s.Known || s.Free != 100<<20 || s.Reserve != testReserve || s.Reason() != "" {
+	if s := j.Space(); s.Full || !s.Known || s.Free != 100<<20 || s.Reserve != testReserve || s.Error() != "" {
 		t.Fatalf("Space with 100 MiB free: got %+v, want known, not full", s)
 	}
 
@@ -83,8 +83,8 @@ func TestNoSpaceRefusesEveryWrite(t *testing.T) {
 		t.Errorf("outbox drops after a refused put: got %d, want 1", got)
 	}
 	s := j.Space()
-	if !s.Full || !strings.Contains(s.Reason(), "below the 1.0 MiB reserve") {
-		t.Errorf("Space below the reserve: got %+v (%q), want full", s, s.Reason())
+	if !s.Full || !strings.Contains(s.Error(), "below the 1.0 MiB reserve") {
+		t.Errorf("Space below the reserve: got %+v (%q), want full", s, s.Error())
 	}
 	// Acks and syncs free space or write next to nothing: they go on.
 	if err := o.Ack(1); err != nil {
