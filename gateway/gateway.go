@@ -85,7 +85,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	j, err := journal.Open(filepath.Join(cfg.Gateway.DataDir, "journal"), journal.Options{Logger: log.With("component", "journal"), Key: key, Reserve: JournalReserve})
+	j, err := journal.Open(filepath.Join(cfg.Gateway.DataDir, "journal"), journal.Options{Logger: log.With("component", "journal"), Key: key})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -139,7 +139,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	publishDiscovery(cfg, pub, log)
 
 	met := newMetrics(cfg, pub)
-	space := newJournalSpace(j, log.With("component", "journal"))
+	space := newJournalSpace(cfg.Gateway.DataDir, JournalReserve, log.With("component", "journal"))
 	live := agent.NewLive()
 	core := agent.NewCore(agent.CoreOptions{
 		Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices,

@@ -6,20 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
-
-	"github.com/femtoclaw/femtoclaw/journal"
 )
 
-// JournalReserve is the free space the journal's filesystem must keep. The
-// journal itself (journal.Options.Reserve) refuses every append and outbox
-// put below it with journal.ErrNoSpace before anything is written, so that
-// no write, and no actuation without a durable intent, ever meets a full
-// disk (the store cannot survive a failed write-ahead log write): calls are
-// refused as journal_unavailable, telemetry messages are dropped and
-// counted, and polling goes on. It covers a memtable flush and a new
-// write-ahead log file with room to spare.
-const JournalReserve = journal.DefaultReserve
+// JournalReserve is the free space the journal's filesystem must keep for
+// the gateway to accept actuations. Below it, calls are refused as
+// journal_unavailable before anything is journaled, so that no append, and
+// no actuation without a durable intent, ever meets a full disk (the store
+// cannot survive a failed write-ahead log write). It covers a memtable flush
+// and a new write-ahead log file with room to spare. Polling and telemetry go
+// on.
+const JournalReserve = 16 << 20
 
 // JournalStatusSubtopic carries the journal's retained state:
 //
@@ -38,28 +36,45 @@ type journalStatus struct {
 	Time         time.Time `json:"ts"`
 }
 
-// journalSpace reports whether the journal has room: it asks the journal,
-// which keeps the reserve, and says so loudly when that changes.
+// journalSpace tells whether the filesystem holding the journal has room
+// for it.
 type journalSpace struct {
-	space  func() journal.Space // (*journal.Journal).Space; a seam for tests
-	logger *slog.Logger
+	dir     string
+	reserve uint64
+	free    func(dir string) (uint64, error) // seam for tests
+	logger  *slog.Logger
 
 	mu   sync.Mutex
 	full bool
 }
 
-func newJournalSpace(j *journal.Journal, logger *slog.Logger) *journalSpace {
-	return &journalSpace{space: j.Space, logger: logger}
+func newJournalSpace(dir string, reserve uint64, logger *slog.Logger) *journalSpace {
+	return &journalSpace{dir: dir, reserve: reserve, free: freeBytes, logger: logger}
+}
+
+// freeBytes is the space an unprivileged process may still write in dir.
+func freeBytes(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
 }
 
 // check returns nil while the journal has its reserve, and why not
-// otherwise. It costs one statfs.
+// otherwise. It is cheap enough (one statfs) to be asked before every call.
 func (s *journalSpace) check() error {
-	if st := s.space(); st.Full {
-		return fmt.Errorf("journal: %s", st.Error())
+	free, err := s.free(s.dir)
+	if err != nil {
+		return fmt.Errorf("journal: free space of %s: %w", s.dir, err)
+	}
+	if free < s.reserve {
+		return fmt.Errorf("journal: %s free on %s, below the %s reserve", mib(free), s.dir, mib(s.reserve))
 	}
 	return nil
 }
+
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // Run watches the free space until ctx is done and publishes the journal's
 // state, retained, whenever it changes (and once at the start).
@@ -68,19 +83,19 @@ func (s *journalSpace) Run(ctx context.Context, publishRetained func(subtopic st
 	defer t.Stop()
 	first := true
 	for {
-		sp := s.space()
-		if sp.Known {
-			full, free := sp.Full, sp.Free
+		free, err := s.free(s.dir)
+		if err == nil {
+			full := free < s.reserve
 			s.mu.Lock()
 			wasFirst := first
 			changed := first || full != s.full
 			s.full, first = full, false
 			s.mu.Unlock()
 			if changed {
-				st := journalStatus{State: "ok", FreeBytes: free, ReserveBytes: sp.Reserve, Time: time.Now().UTC()}
+				st := journalStatus{State: "ok", FreeBytes: free, ReserveBytes: s.reserve, Time: time.Now().UTC()}
 				if full {
 					st.State = "disk_full"
-					s.logger.Error("journal disk full: refusing actuations and dropping telemetry until space is freed; polling goes on", "state", sp.Error(), "free", mib(free), "reserve", mib(sp.Reserve))
+					s.logger.Error("journal disk full: refusing actuations until space is freed; polling and telemetry go on", "free", mib(free), "reserve", mib(s.reserve))
 				} else if !wasFirst {
 					s.logger.Info("journal has room again: accepting actuations", "free", mib(free))
 				}
@@ -109,5 +124,3 @@ func readiness(space *journalSpace, hl *health) []string {
 	}
 	return reasons
 }
-
-func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

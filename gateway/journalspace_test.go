@@ -9,22 +9,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2/vfs"
-
-	"github.com/femtoclaw/femtoclaw/journal"
 )
 
 func TestJournalSpace(t *testing.T) {
 	var free atomic.Uint64
 	free.Store(100 << 20)
-	j, err := journal.Open("journal", journal.Options{FS: vfs.NewMem(), Reserve: 16 << 20,
-		FreeSpace: func() (uint64, error) { return free.Load(), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	s := newJournalSpace(j, slog.New(slog.DiscardHandler))
+	s := newJournalSpace("/data", 16<<20, slog.New(slog.DiscardHandler))
+	s.free = func(string) (uint64, error) { return free.Load(), nil }
 	if err := s.check(); err != nil {
 		t.Fatalf("100 MiB free: got %v, want nil", err)
 	}

@@ -155,15 +155,6 @@ type Options struct {
 	// rewriting the whole chain needs the key too. At least MinKeyLen
 	// bytes. Never log it.
 	Key []byte
-	// Reserve is the free space, in bytes, the journal leaves on its
-	// filesystem: below it Append, AppendSync and (*Outbox).Put refuse with
-	// ErrNoSpace before anything is written. 0 means DefaultReserve; a
-	// negative reserve turns the check off.
-	Reserve int64
-	// FreeSpace returns the free space of the journal's filesystem. Nil
-	// asks FS (statfs for the operating system's); a filesystem that cannot
-	// tell, such as vfs.NewMem(), leaves the check off. Tests set it.
-	FreeSpace func() (uint64, error)
 }
 
 // Journal is an open journal. It is safe for concurrent use.
@@ -173,7 +164,6 @@ type Journal struct {
 	now      func() time.Time
 	readOnly bool
 	key      []byte // HMAC key, nil if none
-	space    *spaceGuard
 
 	// life guards closed; inflight counts the calls that use db, so that
 	// Close waits for them before closing the store.
@@ -250,7 +240,7 @@ func open(dir string, opts Options, readOnly bool) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", dir, err)
 	}
-	j := &Journal{db: db, logger: logger, now: now, readOnly: readOnly, key: key, space: newSpaceGuard(dir, fs, opts)}
+	j := &Journal{db: db, logger: logger, now: now, readOnly: readOnly, key: key}
 	if err := j.recoverHead(); err != nil {
 		if !readOnly {
 			_ = db.Close()
@@ -370,11 +360,6 @@ func (j *Journal) Append(e Entry) (Record, error) {
 // the record being synced survived is what recovery has to find out. Should
 // Pebble ever return the error instead, the journal refuses every later
 // append.
-//
-// So that a full disk does not make that happen, Append, AppendSync and
-// (*Outbox).Put refuse with ErrNoSpace, writing nothing, while the free
-// space of the journal's filesystem is below the reserve (Options.Reserve,
-// reported by Space).
 func (j *Journal) AppendSync(e Entry) (Record, error) {
 	if e.Kind == KindCheckpoint {
 		return Record{}, errCheckpointKind
@@ -399,13 +384,6 @@ func (j *Journal) append(e Entry, durable bool) (Record, error) {
 	body, err := json.Marshal(e.Body)
 	if err != nil {
 		return Record{}, fmt.Errorf("journal: append %s: marshal body: %w", e.Kind, err)
-	}
-	// Prune's checkpoint is let through: it is small, and the pruning it
-	// opens is what frees space.
-	if e.Kind != KindCheckpoint {
-		if err := j.space.reserveFor(len(body) + len(e.Principal) + len(e.Episode) + recordOverhead); err != nil {
-			return Record{}, fmt.Errorf("journal: append %s: %w", e.Kind, err)
-		}
 	}
 	r, err := j.write(e, body)
 	if err != nil || !durable {

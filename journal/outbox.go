@@ -190,10 +190,7 @@ func (o *Outbox) load() error {
 // durability it gives. When the outbox is full, Put drops the new message
 // and returns ErrOutboxFull, or, with OutboxLimit.DropOldest, drops the
 // oldest messages to make room. A message larger than MaxBytes is always
-// dropped. Every drop is counted in Dropped, persistently. When the
-// journal's filesystem is below its reserve, Put drops the message without
-// writing anything and returns an error wrapping ErrNoSpace; that drop is
-// counted too, and stored with the outbox's next state.
+// dropped. Every drop is counted in Dropped, persistently.
 func (o *Outbox) Put(topic string, payload []byte, opts ...PutOption) (seq uint64, err error) {
 	if err := o.j.enter(); err != nil {
 		return 0, err
@@ -211,11 +208,6 @@ func (o *Outbox) Put(topic string, payload []byte, opts ...PutOption) (seq uint6
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if err := o.j.space.reserveFor(int(size) + recordOverhead); err != nil {
-		// Counted now, stored with the next state the outbox writes.
-		o.dropped++
-		return 0, fmt.Errorf("journal: outbox %q: put: %w", o.name, err)
-	}
 	b := o.j.db.NewBatch()
 	defer b.Close()
 

@@ -33,12 +33,6 @@ type plant struct {
 // newPlant starts the simulator and builds the demo's gate, journal and core.
 func newPlant(t testing.TB) *plant {
 	t.Helper()
-	return newPlantWith(t, journal.Options{})
-}
-
-// newPlantWith is newPlant with the journal opened with jopts.
-func newPlantWith(t testing.TB, jopts journal.Options) *plant {
-	t.Helper()
 	p := sim.New(sim.Options{})
 	addr, err := p.ListenModbus("127.0.0.1:0")
 	if err != nil {
@@ -55,7 +49,7 @@ func newPlantWith(t testing.TB, jopts journal.Options) *plant {
 	if err != nil {
 		t.Fatalf("demo config: %v", err)
 	}
-	j, err := journal.Open(filepath.Join(dir, "journal"), jopts)
+	j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

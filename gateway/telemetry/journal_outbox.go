@@ -32,17 +32,14 @@ func NewJournalOutbox(o *journal.Outbox) *JournalOutbox {
 }
 
 // Push puts m into the journal's outbox. A full outbox returns an error
-// that matches both ErrOutboxFull and journal.ErrOutboxFull; so does a
-// journal below its free-space reserve, with journal.ErrNoSpace: the
-// message is dropped and counted like any other drop, and the gateway
-// reports the full disk itself.
+// that matches both ErrOutboxFull and journal.ErrOutboxFull.
 func (j *JournalOutbox) Push(m Message) error {
 	var opts []journal.PutOption
 	if m.Retained {
 		opts = append(opts, journal.Retained())
 	}
 	if _, err := j.o.Put(m.Topic, m.Payload, opts...); err != nil {
-		if errors.Is(err, journal.ErrOutboxFull) || errors.Is(err, journal.ErrNoSpace) {
+		if errors.Is(err, journal.ErrOutboxFull) {
 			return fmt.Errorf("%w: %w", ErrOutboxFull, err)
 		}
 		return fmt.Errorf("telemetry: outbox: %w", err)
