@@ -260,20 +260,7 @@ func TestCrash(t *testing.T) {
 
 	// Read the journal and the simulator's write log, and check them
 	// against each other and against what the clients saw acknowledged.
-	out, err := exec.Command(bin, "journal", "show", "--json", "--data", dataDir).Output()
-	if err != nil {
-		t.Fatalf("journal show: %v", err)
-	}
-	j, err := audit.ReadJournal(bytes.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl, err := os.Open(writeLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writes, err := audit.ReadWriteLog(wl)
-	wl.Close()
+	j, writes, err := audit.Load(bin, dataDir, writeLog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -404,20 +404,7 @@ func TestSoak(t *testing.T) {
 	elapsed := time.Since(began)
 
 	// The journal against the plant and the operator.
-	jout, err := exec.Command(bin, "journal", "show", "--json", "--data", dataDir).Output()
-	if err != nil {
-		t.Fatalf("journal show: %v", err)
-	}
-	j, err := audit.ReadJournal(bytes.NewReader(jout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl, err := os.Open(writeLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writes, err := audit.ReadWriteLog(wl)
-	wl.Close()
+	j, writes, err := audit.Load(bin, dataDir, writeLog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"time"
 )
 
@@ -147,6 +149,30 @@ func (w Write) Wire() []byte {
 		binary.BigEndian.PutUint16(out[2*i:], uint16(v))
 	}
 	return out
+}
+
+// Load reads what a run left behind: the journal in dataDir, printed by the
+// femtoclaw binary at bin (`journal show --json`), and the simulator's write
+// log at writeLog.
+func Load(bin, dataDir, writeLog string) (*Journal, []Write, error) {
+	out, err := exec.Command(bin, "journal", "show", "--json", "--data", dataDir).Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: journal show: %w", err)
+	}
+	j, err := ReadJournal(bytes.NewReader(out))
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(writeLog)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	writes, err := ReadWriteLog(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return j, writes, nil
 }
 
 // ReadWriteLog reads a simulator write log.
