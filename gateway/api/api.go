@@ -110,6 +110,7 @@ func (s *Server) Handler() http.Handler {
 	s.journalRoutes(mux)
 	s.healthRoutes(mux)
 	s.metricsRoutes(mux)
+	profileRoutes(mux)
 	return mux
 }
 
