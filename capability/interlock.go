@@ -117,7 +117,7 @@ func compileInterlock(index int, src string, devices []drivers.DeviceConfig, kin
 		if idents[di] == nil {
 			idents[di] = make(map[string]string)
 		}
-		for _, p := range d.Points {
+		for _, p := range d.All() {
 			key := d.Name + "." + p.Name
 			idents[di][identOf(p.Name)] = key
 			if isBool(p) {

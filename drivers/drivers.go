@@ -210,6 +210,11 @@ type PointConfig struct {
 	// the high byte (order ABCD) or the low byte (order BADC). Trailing
 	// NUL bytes and spaces are dropped. A string point is read-only.
 	Length uint16 `yaml:"length" json:"length,omitempty"`
+	// Count, above 1, makes the entry a range of that many points of the
+	// same kind at consecutive addresses (Modbus only), named by appending
+	// their index from 0 to Name: name "r" with count 10000 declares r0 to
+	// r9999. See Element.
+	Count int `yaml:"count" json:"count,omitempty"`
 
 	// GPIO settings, for a point of a device with driver "gpio". Such a
 	// point is one line, and its type is bool: on or off.
@@ -231,16 +236,6 @@ type PointConfig struct {
 	// Initial is the state an output is switched to when the gateway
 	// takes the line: true on, false (the default) off.
 	Initial bool `yaml:"initial" json:"initial,omitempty"`
-}
-
-// Point returns the named point's configuration.
-func (c DeviceConfig) Point(name string) (PointConfig, bool) {
-	for _, p := range c.Points {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return PointConfig{}, false
 }
 
 // Duration is a time.Duration written as "500ms" or "2s" in the config.

@@ -252,9 +252,9 @@ func (p *poller) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	names := make([]string, len(p.cfg.Points))
-	for i, pt := range p.cfg.Points {
-		names[i] = pt.Name
+	names := make([]string, 0, p.cfg.NumPoints())
+	for _, pt := range p.cfg.All() {
+		names = append(names, pt.Name)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

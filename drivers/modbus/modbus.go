@@ -238,30 +238,15 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 	}
 	d.url = conf.URL
 
-	for _, pc := range cfg.Points {
-		p, perrs := parsePoint(pc, cfg.AddressBase)
-		for _, e := range perrs {
-			devErr("point %q: %v", pc.Name, e)
-		}
-		if pc.Name == "" {
-			devErr("point at %s %d has no name", pc.Register, pc.Address)
+	d.points = make([]point, 0, cfg.NumPoints())
+	for _, entry := range cfg.Points {
+		if end := int(entry.Address) + entry.Span()*entry.Stride(); entry.Count > 1 && end > 1<<16+int(cfg.AddressBase) {
+			devErr("point %q: a range of %d from address %d runs past the last address", entry.Name, entry.Count, entry.Address)
 			continue
 		}
-		if _, dup := d.byName[pc.Name]; dup {
-			devErr("point %q: defined twice", pc.Name)
-			continue
+		for k := range entry.Span() {
+			d.addPoint(entry.Element(k), cfg.AddressBase, devErr)
 		}
-		if len(perrs) == 0 {
-			limit, what := d.lim.registers, "max_registers"
-			if p.table.bits() {
-				limit, what = d.lim.bits, "max_bits"
-			}
-			if p.span() > limit {
-				devErr("point %q: spans %d addresses, more than one request may read (%s %d)", pc.Name, p.span(), what, limit)
-			}
-		}
-		d.byName[pc.Name] = len(d.points)
-		d.points = append(d.points, p)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -272,6 +257,33 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 	}
 	d.link = l
 	return d, nil
+}
+
+// addPoint checks one point of the device's configuration and adds it.
+func (d *Device) addPoint(pc drivers.PointConfig, base uint8, devErr func(string, ...any)) {
+	p, perrs := parsePoint(pc, base)
+	for _, e := range perrs {
+		devErr("point %q: %v", pc.Name, e)
+	}
+	if pc.Name == "" {
+		devErr("point at %s %d has no name", pc.Register, pc.Address)
+		return
+	}
+	if _, dup := d.byName[pc.Name]; dup {
+		devErr("point %q: defined twice", pc.Name)
+		return
+	}
+	if len(perrs) == 0 {
+		limit, what := d.lim.registers, "max_registers"
+		if p.table.bits() {
+			limit, what = d.lim.bits, "max_bits"
+		}
+		if p.span() > limit {
+			devErr("point %q: spans %d addresses, more than one request may read (%s %d)", pc.Name, p.span(), what, limit)
+		}
+	}
+	d.byName[pc.Name] = len(d.points)
+	d.points = append(d.points, p)
 }
 
 // loadTLS reads the certificates of a tcp+tls device into conf.

@@ -489,7 +489,7 @@ func (a *Agent) context() string {
 	vals := map[string]any{}
 	for _, k := range a.visible {
 		if r, ok := a.core.live.Get(k); ok {
-			vals[k] = map[string]any{"value": r.Value, "quality": r.Quality.String(), "unit": a.core.points[k].Unit}
+			vals[k] = map[string]any{"value": r.Value, "quality": r.Quality.String(), "unit": a.core.unitOf(k)}
 		}
 	}
 	b, _ := json.Marshal(vals)

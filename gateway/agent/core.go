@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +38,8 @@ type Core struct {
 	gate    *capability.Gate
 	journal *journal.Journal
 	devices map[string]drivers.Device
-	points  map[string]drivers.PointConfig // "device.point" -> config
+	points  map[string]drivers.PointConfig // "device.point" -> config, ranges aside
+	ranges  []drivers.DeviceConfig         // the devices that declare ranges
 	live    *Live
 	events  Events
 	obs     Observer // nil: none
@@ -91,7 +93,17 @@ func NewCore(o CoreOptions) *Core {
 	}
 	for _, d := range o.Configs {
 		for _, p := range d.Points {
-			c.points[d.Name+"."+p.Name] = p
+			if p.Count > 1 {
+				// A range's points are found by name when asked for
+				// (see unit), not each kept under its own key.
+				c.ranges = append(c.ranges, d)
+				break
+			}
+		}
+		for _, p := range d.Points {
+			if p.Count <= 1 {
+				c.points[d.Name+"."+p.Name] = p
+			}
 		}
 	}
 	if c.logger == nil {
@@ -236,7 +248,7 @@ func (c *Core) decideAndRun(ctx context.Context, p capability.Principal, episode
 	if opts.DryRun {
 		res := capability.Result{OK: true, DryRun: true}
 		if d.Action.Kind() == capability.KindWrite {
-			res.Value, res.Unit = d.Action.Value().Value, c.points[d.Action.Device()+"."+d.Action.Point()].Unit
+			res.Value, res.Unit = d.Action.Value().Value, c.unit(d.Action.Device(), d.Action.Point())
 		}
 		return res
 	}
@@ -286,7 +298,7 @@ func (c *Core) read(ctx context.Context, p capability.Principal, episode string,
 				values[dev+"."+r.Point] = map[string]any{"quality": r.Quality.String()}
 				continue
 			}
-			values[dev+"."+r.Point] = map[string]any{"value": r.Value, "unit": c.points[dev+"."+r.Point].Unit}
+			values[dev+"."+r.Point] = map[string]any{"value": r.Value, "unit": c.unit(dev, r.Point)}
 		}
 	}
 	out := outcomeBody{OK: reason == capability.ReasonNone, Reason: reason, Error: errText, Values: values}
@@ -345,7 +357,7 @@ func (c *Core) write(ctx context.Context, p capability.Principal, episode string
 		return capability.Failed(out.Reason)
 	}
 	log.Info("write done", "device", a.Device(), "point", a.Point(), "value", enc.Value.String(), "seq", intent.Seq)
-	res := capability.Result{OK: true, Value: enc.Value, Unit: c.points[a.Device()+"."+a.Point()].Unit}
+	res := capability.Result{OK: true, Value: enc.Value, Unit: c.unit(a.Device(), a.Point())}
 	if out.ReadBack != nil {
 		res.Value = *out.ReadBack
 	}
@@ -374,4 +386,24 @@ func driverReason(err error) capability.Reason {
 	default:
 		return capability.ReasonDeviceError
 	}
+}
+
+// unit returns the engineering unit of a point of a device.
+func (c *Core) unit(device, point string) string {
+	if p, ok := c.points[device+"."+point]; ok {
+		return p.Unit
+	}
+	for _, d := range c.ranges {
+		if d.Name == device {
+			p, _ := d.Point(point)
+			return p.Unit
+		}
+	}
+	return ""
+}
+
+// unitOf returns the unit of a point written as device.point.
+func (c *Core) unitOf(key string) string {
+	device, point, _ := strings.Cut(key, ".")
+	return c.unit(device, point)
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/femtoclaw/femtoclaw/drivers"
@@ -16,7 +17,6 @@ import (
 type Live struct {
 	mu      sync.RWMutex
 	devices map[string]*liveDevice
-	keys    map[string]liveSlot // "device.point" -> where its reading is
 }
 
 // liveDevice is the readings of one device, in the order its points were
@@ -28,14 +28,9 @@ type liveDevice struct {
 	readings []drivers.Reading
 }
 
-type liveSlot struct {
-	dev *liveDevice
-	i   int
-}
-
 // NewLive returns an empty store.
 func NewLive() *Live {
-	return &Live{devices: make(map[string]*liveDevice), keys: make(map[string]liveSlot)}
+	return &Live{devices: make(map[string]*liveDevice)}
 }
 
 // device returns the readings of name, creating them. l.mu is held.
@@ -61,7 +56,6 @@ func (l *Live) slot(d *liveDevice, point string, hint int) int {
 	d.points = append(d.points, point)
 	d.readings = append(d.readings, drivers.Reading{Point: point})
 	d.index[point] = i
-	l.keys[d.name+"."+point] = liveSlot{dev: d, i: i}
 	return i
 }
 
@@ -89,11 +83,26 @@ func (l *Live) MarkStale(device string, points []string) {
 func (l *Live) Get(key string) (drivers.Reading, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	s, ok := l.keys[key]
+	d, i, ok := l.find(key)
 	if !ok {
 		return drivers.Reading{}, false
 	}
-	return s.dev.readings[s.i], true
+	return d.readings[i], true
+}
+
+// find returns where the reading of key, "device.point", is kept. Device
+// names have no '.'. l.mu is held.
+func (l *Live) find(key string) (*liveDevice, int, bool) {
+	device, point, ok := strings.Cut(key, ".")
+	if !ok {
+		return nil, 0, false
+	}
+	d := l.devices[device]
+	if d == nil {
+		return nil, 0, false
+	}
+	i, ok := d.index[point]
+	return d, i, ok
 }
 
 // Values returns the good values of the given keys, for a snapshot.
@@ -102,8 +111,8 @@ func (l *Live) Values(keys []string) map[string]drivers.Value {
 	defer l.mu.RUnlock()
 	out := make(map[string]drivers.Value, len(keys))
 	for _, k := range keys {
-		if s, ok := l.keys[k]; ok {
-			if r := s.dev.readings[s.i]; r.Quality == drivers.QualityGood {
+		if d, i, ok := l.find(k); ok {
+			if r := d.readings[i]; r.Quality == drivers.QualityGood {
 				out[k] = r.Value
 			}
 		}

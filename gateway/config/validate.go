@@ -212,7 +212,9 @@ func (v *checker) modbus(dp path, d *drivers.DeviceConfig) {
 		}
 		v.modbusPoint(pp, pt)
 		v.modbusPointSettings(pp, pt, d)
+		v.modbusRange(pp, pt, d)
 	}
+	v.rangeNames(dp, d)
 	v.modbusSettings(dp, d)
 }
 

@@ -73,6 +73,7 @@ func (v *checker) gpio(dp path, d *drivers.DeviceConfig, lines map[string]string
 				seen[pt.Name] = j
 			}
 		}
+		v.noRange(pp, pt, "GPIO")
 		if ref, err := drivers.ParseGPIOLine(pt.Line); err != nil {
 			v.at(pp.add("line"), "%v", err)
 		} else {

@@ -71,6 +71,7 @@ func (v *checker) opcua(dp path, d *drivers.DeviceConfig) {
 				seen[pt.Name] = j
 			}
 		}
+		v.noRange(pp, pt, "OPC UA")
 		if !validNodeID(pt.Node) {
 			if pt.Node == "" {
 				v.at(pp.add("node"), "is required: an OPC UA node id such as ns=2;s=tank.level")

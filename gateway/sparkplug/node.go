@@ -333,7 +333,7 @@ func (n *Node) deviceLocked(ctx context.Context, c mqtt.Client, dc drivers.Devic
 	if !n.born[dc.Name] {
 		sent, bad := map[string]drivers.Value{}, map[string]bool{}
 		p := &Payload{Timestamp: proto.Uint64(ts)}
-		for _, pt := range dc.Points {
+		for _, pt := range dc.All() {
 			r, ok := byPoint[pt.Name]
 			m := metric(pt, r, ok, ts)
 			p.Metrics = append(p.Metrics, m)
@@ -352,7 +352,7 @@ func (n *Node) deviceLocked(ctx context.Context, c mqtt.Client, dc drivers.Devic
 	}
 	sent, bad := n.sent[dc.Name], n.sentBad[dc.Name]
 	p := &Payload{Timestamp: proto.Uint64(ts)}
-	for _, pt := range dc.Points {
+	for _, pt := range dc.All() {
 		r, ok := byPoint[pt.Name]
 		if !ok {
 			continue

@@ -75,9 +75,10 @@ func (p *Publisher) PublishPoll(dev drivers.DeviceConfig, seq uint64, t time.Tim
 		order[i] = i
 	}
 	slices.SortFunc(order, func(i, j int) int { return strings.Compare(readings[i].Point, readings[j].Point) })
+	cu := dev.Cursor()
 	for _, i := range order {
 		r := readings[i]
-		pv := PointValue{Value: r.Value, Quality: r.Quality.String(), Unit: pointUnit(dev, i, r.Point)}
+		pv := PointValue{Value: r.Value, Quality: r.Quality.String(), Unit: pointUnit(&cu, dev, i, r.Point)}
 		p.Publish(PointSubtopic(dev.Name, r.Point), appendPointPayload(nil, dev.Name, r.Point, t, pv))
 	}
 }

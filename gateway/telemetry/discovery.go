@@ -60,7 +60,7 @@ func HomeAssistant(gatewayID, prefix string, devices []drivers.DeviceConfig) ([]
 	node := haID(gatewayID)
 	var out []Discovery
 	for _, d := range devices {
-		for _, p := range d.Points {
+		for _, p := range d.All() {
 			if !Numeric(d, p) {
 				continue
 			}

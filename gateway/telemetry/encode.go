@@ -19,13 +19,14 @@ import (
 // describes it, with the values in the order of readings.
 func appendPoll(b []byte, dev drivers.DeviceConfig, seq uint64, t time.Time, readings []drivers.Reading) []byte {
 	b = appendHead(b, dev.Name, seq, t)
+	cu := dev.Cursor()
 	for i, r := range readings {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendString(b, r.Point)
 		b = append(b, ':')
-		b = appendPointValue(b, r.Value, r.Quality.String(), pointUnit(dev, i, r.Point))
+		b = appendPointValue(b, r.Value, r.Quality.String(), pointUnit(&cu, dev, i, r.Point))
 	}
 	return append(b, '}', '}')
 }

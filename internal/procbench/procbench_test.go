@@ -534,21 +534,16 @@ func TestTags(t *testing.T) {
 }
 
 // bulkConfig writes a gateway config for the bulk devices at addrs: every
-// register a uint16 point, register 0 of the first device writable through
-// the capability set_r0.
+// register a uint16 point of one range per device, register 0 of the first
+// device writable through the capability set_r0.
 func bulkConfig(t *testing.T, dataDir, listen string, addrs []string, registers int) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "gateway: {id: bench, data_dir: %s, log_level: warn}\nmqtt: {broker: \"\", listen: %s}\ndevices:\n", dataDir, listen)
 	for d, addr := range addrs {
 		fmt.Fprintf(&b, "  - name: dev%d\n    driver: modbus\n    url: tcp://%s\n    unit: 1\n    poll: 1s\n    timeout: 1s\n    points:\n", d, addr)
-		for i := range registers {
-			w := ""
-			if i == 0 {
-				w = ", writable: true"
-			}
-			fmt.Fprintf(&b, "      - {name: r%d, register: holding, address: %d, type: uint16%s}\n", i, i, w)
-		}
+		// One range declares every register: r0 to r<registers-1>.
+		fmt.Fprintf(&b, "      - {name: r, register: holding, address: 0, type: uint16, count: %d, writable: true}\n", registers)
 	}
 	b.WriteString("capabilities:\n  - {name: set_r0, description: Set register 0 of dev0., kind: write, device: dev0, point: r0, min: 0, max: 65535}\n")
 	b.WriteString("operator:\n  allow: [set_r0]\n")

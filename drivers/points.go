@@ -1,0 +1,174 @@
+package drivers
+
+import (
+	"iter"
+	"strconv"
+)
+
+// A range is one point entry that declares Count consecutive points of the
+// same kind, so that a device of 10,000 registers is commissioned with one
+// line instead of 10,000. Its points are named by appending their index,
+// counted from 0, to the entry's name ("r" with count 3 gives r0, r1 and
+// r2), and each starts where the one before ends (Stride addresses later).
+// The rest of the entry (register, type, order, scale, unit, writable)
+// applies to every one of them.
+
+// MaxRange is the most points one entry may declare: every address of a
+// Modbus table.
+const MaxRange = 1 << 16
+
+// Span returns how many points p declares: its Count, or 1.
+func (p PointConfig) Span() int {
+	if p.Count > 1 {
+		return p.Count
+	}
+	return 1
+}
+
+// Stride returns how many addresses one point of p's kind takes: one coil
+// or discrete input, or the registers of its type (four for a 64-bit
+// value, two for a 32-bit one, half the length of a string, rounded up).
+func (p PointConfig) Stride() int {
+	if p.Register == "coil" || p.Register == "discrete" {
+		return 1
+	}
+	switch p.Type {
+	case "uint32", "int32", "float32":
+		return 2
+	case "uint64", "int64", "float64":
+		return 4
+	case "string":
+		return max(1, (int(p.Length)+1)/2)
+	}
+	return 1
+}
+
+// Element returns the k-th point (from 0) of the range p: named and
+// addressed, with Count 1. For an entry that is not a range, Element(0)
+// is p itself.
+func (p PointConfig) Element(k int) PointConfig {
+	if p.Count <= 1 {
+		return p
+	}
+	e := p
+	e.Count = 0
+	e.Name = p.Name + strconv.Itoa(k)
+	e.Address = p.Address + uint16(k*p.Stride())
+	return e
+}
+
+// element reports whether name is the name of a point of the range p, and
+// which one.
+func (p PointConfig) element(name string) (int, bool) {
+	if p.Count <= 1 || len(name) <= len(p.Name) || name[:len(p.Name)] != p.Name {
+		return 0, false
+	}
+	digits := name[len(p.Name):]
+	if len(digits) > 1 && digits[0] == '0' {
+		return 0, false // r01 is no point of r
+	}
+	k := 0
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		k = k*10 + int(c-'0')
+		if k >= p.Count {
+			return 0, false
+		}
+	}
+	return k, true
+}
+
+// NumPoints returns how many points the device has, every point of a range
+// counted.
+func (c DeviceConfig) NumPoints() int {
+	n := 0
+	for _, p := range c.Points {
+		n += p.Span()
+	}
+	return n
+}
+
+// All yields every point of the device in order with its position, the
+// points of a range one by one (see Element). The names of a range's points
+// are made as they are yielded: callers that need them on every poll keep
+// them.
+func (c DeviceConfig) All() iter.Seq2[int, PointConfig] {
+	return func(yield func(int, PointConfig) bool) {
+		i := 0
+		for _, p := range c.Points {
+			for k := range p.Span() {
+				if !yield(i, p.Element(k)) {
+					return
+				}
+				i++
+			}
+		}
+	}
+}
+
+// Point returns the named point's configuration, a point of a range
+// included. It looks through the device's entries one by one.
+func (c DeviceConfig) Point(name string) (PointConfig, bool) {
+	_, p, ok := c.Locate(name)
+	return p, ok
+}
+
+// Locate returns the named point's position among all the device's points
+// (as All counts them) and its configuration.
+func (c DeviceConfig) Locate(name string) (int, PointConfig, bool) {
+	i := 0
+	for _, p := range c.Points {
+		if p.Count <= 1 {
+			if p.Name == name {
+				return i, p, true
+			}
+		} else if k, ok := p.element(name); ok {
+			return i + k, p.Element(k), true
+		}
+		i += p.Span()
+	}
+	return 0, PointConfig{}, false
+}
+
+// Cursor walks a device's points in order without making their names, for
+// code that meets them in order on every poll (the telemetry encoder). The
+// zero Cursor is not usable; make one with Cursor.
+type Cursor struct {
+	points []PointConfig
+	entry  int // entry of the point at pos
+	first  int // position of that entry's first point
+}
+
+// Cursor returns a cursor at the device's first point.
+func (c DeviceConfig) Cursor() Cursor { return Cursor{points: c.Points} }
+
+// Seek moves the cursor to position i and returns the entry that declares
+// that point and the point's index in it; false if there is no such point.
+// Seeking forward, as readings come, costs nothing per point.
+func (cu *Cursor) Seek(i int) (PointConfig, int, bool) {
+	if i < cu.first {
+		cu.entry, cu.first = 0, 0
+	}
+	for cu.entry < len(cu.points) {
+		p := cu.points[cu.entry]
+		if i < cu.first+p.Span() {
+			return p, i - cu.first, true
+		}
+		cu.first += p.Span()
+		cu.entry++
+	}
+	return PointConfig{}, 0, false
+}
+
+// IsElement reports whether name is the name of the k-th point of the entry
+// p (p's own name when p is not a range), without making the name.
+func IsElement(p PointConfig, k int, name string) bool {
+	if p.Count <= 1 {
+		return k == 0 && p.Name == name
+	}
+	j, ok := p.element(name)
+	return ok && j == k
+}
