@@ -26,6 +26,7 @@ since a config may be checked away from its gateway; --strict makes them
 problems.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer startupGC()()
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
@@ -69,6 +70,8 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the gateway in the foreground until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			restoreGC := startupGC()
+			defer restoreGC()
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
@@ -76,7 +79,16 @@ func newRunCmd() *cobra.Command {
 			logger := newLogger(cmd.ErrOrStderr(), cfg.Gateway.LogLevel)
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
-			if err := gateway.New(cfg, logger).Run(ctx); err != nil {
+			gw := gateway.New(cfg, logger)
+			go func() {
+				// Once ready, the gateway collects at the usual target.
+				select {
+				case <-gw.Ready():
+					restoreGC()
+				case <-ctx.Done():
+				}
+			}()
+			if err := gw.Run(ctx); err != nil {
 				return withCode(ExitFailed, err)
 			}
 			return nil
