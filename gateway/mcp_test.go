@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/femtoclaw/femtoclaw/gateway"
 	"github.com/femtoclaw/femtoclaw/gateway/api"
 	"github.com/femtoclaw/femtoclaw/gateway/config"
+	"github.com/femtoclaw/femtoclaw/internal/lint"
 )
 
 // bearer adds a token to every request.
@@ -150,6 +152,73 @@ func TestMCP(t *testing.T) {
 	}
 	if got, want := plant.Holding(4), uint16(70); got != want {
 		t.Errorf("after the refusals: got inlet pump %d, want %d", got, want)
+	}
+}
+
+// TestMCPBridge drives the stdio bridge (femtoclaw mcp) with the SDK's
+// client over a pipe: it lists the gateway's tools and its calls reach the
+// plant through the gate.
+func TestMCPBridge(t *testing.T) {
+	_, plant, dir := startMCPGateway(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := api.NewClient(filepath.Join(dir, api.SocketName)).BridgeMCP(ctx, inR, outW)
+		outW.Close()
+		done <- err
+	}()
+	client := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(tools.Tools), 2; got != want {
+		t.Errorf("got %d tools, want %d", got, want)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "set_inlet_pump", Arguments: map[string]any{"value": 55}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError {
+		t.Errorf("allowed call: got an error result %v", text(res))
+	}
+	if got, want := plant.Holding(4), uint16(55); got != want {
+		t.Errorf("got inlet pump %d, want %d", got, want)
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "set_heater", Arguments: map[string]any{"value": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(text(res), `"reason":"not_allowed"`) {
+		t.Errorf("denied call: got %s (error %v), want not_allowed", text(res), res.IsError)
+	}
+	cs.Close()
+	if err := <-done; err != nil {
+		t.Errorf("bridge: %v", err)
+	}
+}
+
+// TestMCPNotInBinary proves that the binary serves MCP with its own
+// implementation: neither the MCP SDK (a test peer only) nor what it
+// alone pulls in is linked into cmd/femtoclaw.
+func TestMCPNotInBinary(t *testing.T) {
+	banned := []string{"github.com/modelcontextprotocol/", "github.com/google/jsonschema-go", "github.com/yosida95/uritemplate",
+		"github.com/segmentio/encoding", "golang.org/x/oauth2"}
+	for _, tags := range []string{"", "nosimopcua,nogpio"} {
+		for _, pkg := range lint.Deps(t, tags, lint.Module+"/cmd/femtoclaw") {
+			for _, b := range banned {
+				if strings.HasPrefix(pkg, b) {
+					t.Errorf("tags %q: cmd/femtoclaw links %s, want no package under %s", tags, pkg, b)
+				}
+			}
+		}
 	}
 }
 

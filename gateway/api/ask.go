@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/femtoclaw/femtoclaw/gateway/agent"
 )
 
@@ -30,7 +28,7 @@ func (s *Server) SetAgents(as []*agent.Agent) {
 
 // SetMCP serves srv at MCPPath on the socket, without a token: the socket
 // is the gateway user's alone. Call it before Serve.
-func (s *Server) SetMCP(srv *mcp.Server) { s.mcp = MCPHandler(srv, "") }
+func (s *Server) SetMCP(srv *MCPServer) { s.mcp = MCPHandler(srv, "") }
 
 // brainRoutes registers the routes of agents and MCP.
 func (s *Server) brainRoutes(mux *http.ServeMux) {

@@ -60,6 +60,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: applicat
   -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' "$url")
 [ "$code" = 401 ] || { echo "without a token: got HTTP $code, want 401"; exit 1; }
 
+# The transport's edges: no stream to GET, a session is required after
+# initialize, and a browser page of another origin is refused.
+hdr=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -H "Authorization: Bearer $token")
+code=$(curl -s -o /dev/null -w '%{http_code}' "${hdr[@]}" "$url")
+[ "$code" = 405 ] || { echo "GET: got HTTP $code, want 405"; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "${hdr[@]}" -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' "$url")
+[ "$code" = 400 ] || { echo "without a session: got HTTP $code, want 400"; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "${hdr[@]}" -H 'Origin: http://evil.example' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}' "$url")
+[ "$code" = 403 ] || { echo "foreign origin: got HTTP $code, want 403"; exit 1; }
+
 echo "--- streamable HTTP"
 PUMP_VALUE=70 node "$cache/client.mjs" http "$url" "$token"
 echo "--- stdio bridge (femtoclaw mcp)"

@@ -15,6 +15,11 @@ const transport = mode === "http"
   : new StdioClientTransport({ command: a, args: ["mcp", "--data", b] });
 const client = new Client({ name: "interop", version: "1.0.0" });
 await client.connect(transport);
+if (mode === "http") {
+  // The gateway negotiates its newest version and issues a session.
+  console.log(JSON.stringify({ step: "connect", protocolVersion: transport.protocolVersion, session: Boolean(transport.sessionId) }));
+  if (transport.protocolVersion !== "2025-06-18" || !transport.sessionId) fail("no session or an unexpected protocol version");
+}
 
 const { tools } = await client.listTools();
 const names = tools.map((t) => t.name).sort();
