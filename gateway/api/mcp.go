@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 
 	"github.com/femtoclaw/femtoclaw/capability"
@@ -185,9 +184,4 @@ func (s *MCPServer) callResult(ctx context.Context, version, name, args string) 
 		out.StructuredContent = b
 	}
 	return out
-}
-
-// mcpVersions lists the supported protocol versions, newest first.
-func mcpVersions() []string {
-	return slices.Clone([]string{mcpVersion20250618, mcpVersion20250326, mcpVersion20241105})
 }

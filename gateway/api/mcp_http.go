@@ -85,7 +85,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		h.post(w, r)
 	case http.MethodDelete:
-		id, ok := h.session(w, r)
+		id, _, ok := h.session(w, r)
 		if !ok {
 			return
 		}
@@ -136,7 +136,7 @@ func (h *mcpHandler) post(w http.ResponseWriter, r *http.Request) {
 			h.initialize(out, m)
 			return
 		}
-		id, ok := h.session(w, r)
+		_, version, ok := h.session(w, r)
 		if !ok {
 			return
 		}
@@ -144,14 +144,13 @@ func (h *mcpHandler) post(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
-		out.write(http.StatusOK, h.srv.handle(r.Context(), h.version(id), m))
+		out.write(http.StatusOK, h.srv.handle(r.Context(), version, m))
 		return
 	}
-	id, ok := h.session(w, r)
+	_, version, ok := h.session(w, r)
 	if !ok {
 		return
 	}
-	version := h.version(id)
 	if version != mcpVersion20250326 {
 		out.write(http.StatusBadRequest, newRPCError(nil, codeInvalidRequest, "invalid request: protocol version %s has no batches", version))
 		return
@@ -203,18 +202,18 @@ func (h *mcpHandler) initialize(out *mcpWriter, m *rpcMessage) {
 	out.write(http.StatusOK, &rpcResponse{JSONRPC: "2.0", ID: m.ID, Result: res})
 }
 
-// session returns the request's session id, or answers the request with
-// 400 (no session id, or a protocol version header that does not match
-// the session's) or 404 (unknown or ended session) and returns false.
-func (h *mcpHandler) session(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.Header.Get(mcpSessionHeader)
+// session returns the request's session id and the protocol version the
+// session negotiated, or answers the request with 400 (no session id, or a
+// protocol version header that is not the session's) or 404 (unknown or
+// ended session) and returns false.
+func (h *mcpHandler) session(w http.ResponseWriter, r *http.Request) (id, version string, ok bool) {
+	id = r.Header.Get(mcpSessionHeader)
 	if id == "" {
 		http.Error(w, "api: mcp: missing "+mcpSessionHeader+": initialize first", http.StatusBadRequest)
-		return "", false
+		return "", "", false
 	}
 	h.mu.Lock()
 	s, ok := h.sessions[id]
-	var version string
 	if ok {
 		s.used = time.Now()
 		version = s.version
@@ -222,27 +221,17 @@ func (h *mcpHandler) session(w http.ResponseWriter, r *http.Request) (string, bo
 	h.mu.Unlock()
 	if !ok {
 		http.Error(w, "api: mcp: session not found: initialize again", http.StatusNotFound)
-		return "", false
+		return "", "", false
 	}
 	if v := r.Header.Get(mcpVersionHeader); v != "" && v != version {
 		if !mcpSupported(v) {
-			http.Error(w, fmt.Sprintf("api: mcp: unsupported protocol version %q (supported: %s)", v, strings.Join(mcpVersions(), ", ")), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("api: mcp: unsupported protocol version %q (supported: %s, %s, %s)", v, mcpVersion20250618, mcpVersion20250326, mcpVersion20241105), http.StatusBadRequest)
 		} else {
 			http.Error(w, fmt.Sprintf("api: mcp: protocol version %q is not the session's %q", v, version), http.StatusBadRequest)
 		}
-		return "", false
+		return "", "", false
 	}
-	return id, true
-}
-
-// version returns the protocol version session id negotiated.
-func (h *mcpHandler) version(id string) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s, ok := h.sessions[id]; ok {
-		return s.version
-	}
-	return mcpLatestVersion
+	return id, version, true
 }
 
 // mcpWriter writes JSON-RPC answers as JSON, or as one server-sent event
@@ -252,6 +241,7 @@ type mcpWriter struct {
 	sse bool
 }
 
+// write sends v with status.
 func (o *mcpWriter) write(status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
