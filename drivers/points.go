@@ -57,9 +57,33 @@ func (p PointConfig) Element(k int) PointConfig {
 	return e
 }
 
-// element reports whether name is the name of a point of the range p, and
-// which one.
-func (p PointConfig) element(name string) (int, bool) {
+// Names returns the names of every point p declares (p's own name when it
+// is not a range), all of them sharing one allocation: 100,000 names cost
+// their bytes and no more.
+func (p PointConfig) Names() []string {
+	if p.Count <= 1 {
+		return []string{p.Name}
+	}
+	var b []byte
+	ends := make([]int, p.Count)
+	for k := range p.Count {
+		b = append(b, p.Name...)
+		b = strconv.AppendInt(b, int64(k), 10)
+		ends[k] = len(b)
+	}
+	all := string(b)
+	names := make([]string, p.Count)
+	start := 0
+	for k, end := range ends {
+		names[k] = all[start:end]
+		start = end
+	}
+	return names
+}
+
+// IndexOf reports whether name is the name of a point of the range p, and
+// which one: "r17" is point 17 of the range r.
+func (p PointConfig) IndexOf(name string) (int, bool) {
 	if p.Count <= 1 || len(name) <= len(p.Name) || name[:len(p.Name)] != p.Name {
 		return 0, false
 	}
@@ -125,7 +149,7 @@ func (c DeviceConfig) Locate(name string) (int, PointConfig, bool) {
 			if p.Name == name {
 				return i, p, true
 			}
-		} else if k, ok := p.element(name); ok {
+		} else if k, ok := p.IndexOf(name); ok {
 			return i + k, p.Element(k), true
 		}
 		i += p.Span()
@@ -169,6 +193,51 @@ func IsElement(p PointConfig, k int, name string) bool {
 	if p.Count <= 1 {
 		return k == 0 && p.Name == name
 	}
-	j, ok := p.element(name)
+	j, ok := p.IndexOf(name)
 	return ok && j == k
 }
+
+// Index finds a device's points by name and gives their positions (as All
+// counts them): single points through a map, the points of a range by the
+// index in their name, so that a range of 10,000 points costs the index
+// nothing. It is safe for concurrent reads.
+type Index struct {
+	single map[string]int
+	ranges []indexRange
+	n      int
+}
+
+type indexRange struct {
+	first int
+	entry PointConfig
+}
+
+// NewIndex indexes the points of c.
+func NewIndex(c DeviceConfig) *Index {
+	x := &Index{single: make(map[string]int)}
+	for _, p := range c.Points {
+		if p.Count > 1 {
+			x.ranges = append(x.ranges, indexRange{first: x.n, entry: p})
+		} else if _, dup := x.single[p.Name]; !dup {
+			x.single[p.Name] = x.n
+		}
+		x.n += p.Span()
+	}
+	return x
+}
+
+// Lookup returns the position of the named point.
+func (x *Index) Lookup(name string) (int, bool) {
+	if i, ok := x.single[name]; ok {
+		return i, true
+	}
+	for _, r := range x.ranges {
+		if k, ok := r.entry.IndexOf(name); ok {
+			return r.first + k, true
+		}
+	}
+	return 0, false
+}
+
+// Len returns how many points the device has.
+func (x *Index) Len() int { return x.n }

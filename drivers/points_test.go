@@ -112,3 +112,35 @@ func TestStride(t *testing.T) {
 		}
 	}
 }
+
+func TestIndex(t *testing.T) {
+	d := rangeDevice()
+	x := NewIndex(d)
+	if x.Len() != d.NumPoints() {
+		t.Errorf("Len: got %d, want %d", x.Len(), d.NumPoints())
+	}
+	for i, p := range d.All() {
+		if got, ok := x.Lookup(p.Name); !ok || got != i {
+			t.Errorf("Lookup(%q): got %d %v, want %d", p.Name, got, ok, i)
+		}
+	}
+	for _, name := range []string{"r12", "t_", "r01", "", "nothing"} {
+		if got, ok := x.Lookup(name); ok {
+			t.Errorf("Lookup(%q): got %d, want no point", name, got)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, p := range rangeDevice().Points {
+		names := p.Names()
+		if len(names) != p.Span() {
+			t.Fatalf("%s: got %d names, want %d", p.Name, len(names), p.Span())
+		}
+		for k, n := range names {
+			if want := p.Element(k).Name; n != want {
+				t.Errorf("%s: name %d: got %q, want %q", p.Name, k, n, want)
+			}
+		}
+	}
+}

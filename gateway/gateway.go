@@ -140,7 +140,7 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 
 	met := newMetrics(cfg, pub)
 	space := newJournalSpace(cfg.Gateway.DataDir, JournalReserve, log.With("component", "journal"))
-	live := agent.NewLive()
+	live := agent.NewLive(cfg.Devices...)
 	core := agent.NewCore(agent.CoreOptions{
 		Gate: gate, Journal: j, Devices: devices, Configs: cfg.Devices,
 		Live: live, Events: pub, Observer: met, Logger: log.With("component", "core"),
@@ -245,6 +245,8 @@ type poller struct {
 	metrics *metrics.Metrics
 	// spark is the Sparkplug B edge node; nil publishes nothing.
 	spark *sparkplug.Node
+	// pointNames are the device's point names; see names.
+	pointNames []string
 }
 
 func (p *poller) Run(ctx context.Context) error {
@@ -252,16 +254,12 @@ func (p *poller) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	names := make([]string, 0, p.cfg.NumPoints())
-	for _, pt := range p.cfg.All() {
-		names = append(names, pt.Name)
-	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
 	for {
 		start := time.Now()
-		p.poll(ctx, names, &failing)
+		p.poll(ctx, &failing)
 		p.metrics.PollCycle(p.cfg.Name, time.Since(start), interval)
 		p.alive.beat()
 		select {
@@ -270,6 +268,19 @@ func (p *poller) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// names returns the names of the device's points, made when first needed:
+// a device that answers never needs them, and a range of 10,000 points
+// would keep 10,000 strings for it.
+func (p *poller) names() []string {
+	if p.pointNames == nil {
+		p.pointNames = make([]string, 0, p.cfg.NumPoints())
+		for _, entry := range p.cfg.Points {
+			p.pointNames = append(p.pointNames, entry.Names()...)
+		}
+	}
+	return p.pointNames
 }
 
 // subscribed returns the values a live subscription reported, if the
@@ -281,7 +292,7 @@ func (p *poller) subscribed() ([]drivers.Reading, bool) {
 	return nil, false
 }
 
-func (p *poller) poll(ctx context.Context, names []string, failing *bool) {
+func (p *poller) poll(ctx context.Context, failing *bool) {
 	timeout := p.cfg.Timeout.D()
 	if timeout <= 0 {
 		timeout = time.Second
@@ -304,14 +315,7 @@ func (p *poller) poll(ctx context.Context, names []string, failing *bool) {
 			p.logger.Warn("poll failed; values are stale until the device answers", "err", err)
 			*failing = true
 		}
-		p.live.MarkStale(p.cfg.Name, names)
-		rs = make([]drivers.Reading, len(names))
-		for i, n := range names {
-			rs[i] = drivers.Reading{Point: n, Quality: drivers.QualityStale, Time: now}
-			if last, ok := p.live.Get(p.cfg.Name + "." + n); ok {
-				rs[i].Value = last.Value
-			}
-		}
+		rs = p.live.MarkStale(p.cfg.Name, p.names(), now)
 	} else {
 		if *failing {
 			p.logger.Info("device answers again")

@@ -67,17 +67,13 @@ func BenchmarkPollCycle(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 
-	p := &poller{cfg: cfg, dev: dev, live: agent.NewLive(), pub: pub, logger: quiet}
-	names := make([]string, len(cfg.Points))
-	for i, pt := range cfg.Points {
-		names[i] = pt.Name
-	}
+	p := &poller{cfg: cfg, dev: dev, live: agent.NewLive(cfg), pub: pub, logger: quiet}
 	failing := false
 	base := pub.Stats().Published
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		p.poll(ctx, names, &failing)
+		p.poll(ctx, &failing)
 	}
 	for pub.Stats().Published < base+uint64(b.N) {
 		time.Sleep(100 * time.Microsecond)

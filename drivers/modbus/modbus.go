@@ -137,7 +137,8 @@ type Device struct {
 	pause   time.Duration
 	lim     limits
 	points  []point
-	byName  map[string]int
+	byName  map[string]int // the points that are not of a range
+	ranges  []pointRange   // the rest, found by their names' index
 	logger  *slog.Logger
 	now     func() time.Time
 	url     string
@@ -157,6 +158,27 @@ type Device struct {
 	failures int       // consecutive transport failures
 	retryAt  time.Time // no attempt before this
 	lastErr  error     // the last transport failure
+}
+
+// pointRange is where the points of a range entry start in Device.points.
+// They are not kept in byName: a device of 100,000 points would spend
+// megabytes on a map that parsing the name's index replaces.
+type pointRange struct {
+	first int
+	entry drivers.PointConfig
+}
+
+// find returns the position of the named point.
+func (d *Device) find(name string) (int, bool) {
+	if i, ok := d.byName[name]; ok {
+		return i, true
+	}
+	for _, r := range d.ranges {
+		if k, ok := r.entry.IndexOf(name); ok {
+			return r.first + k, true
+		}
+	}
+	return 0, false
 }
 
 // New validates cfg and returns its device, without dialing it. Every
@@ -244,8 +266,31 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 			devErr("point %q: a range of %d from address %d runs past the last address", entry.Name, entry.Count, entry.Address)
 			continue
 		}
-		for k := range entry.Span() {
-			d.addPoint(entry.Element(k), cfg.AddressBase, devErr)
+		if entry.Count > 1 {
+			if n := entry.Name; n == "" || n[len(n)-1] >= '0' && n[len(n)-1] <= '9' {
+				devErr("point %q: the name of a range must end in a letter, '-' or '_'", n)
+				continue
+			}
+			for _, r := range d.ranges {
+				if r.entry.Name == entry.Name {
+					devErr("point %q: defined twice", entry.Name)
+				}
+			}
+			d.ranges = append(d.ranges, pointRange{first: len(d.points), entry: entry})
+		}
+		pc := entry
+		pc.Count = 0
+		for k, name := range entry.Names() {
+			// entry.Element(k), with the name from the one allocation.
+			pc.Name, pc.Address = name, entry.Address+uint16(k*entry.Stride())
+			d.addPoint(pc, entry.Count > 1, cfg.AddressBase, devErr)
+		}
+	}
+	for name := range d.byName {
+		for _, r := range d.ranges {
+			if _, ok := r.entry.IndexOf(name); ok {
+				devErr("point %q: defined twice (also a point of the range %q)", name, r.entry.Name)
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -260,7 +305,7 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 }
 
 // addPoint checks one point of the device's configuration and adds it.
-func (d *Device) addPoint(pc drivers.PointConfig, base uint8, devErr func(string, ...any)) {
+func (d *Device) addPoint(pc drivers.PointConfig, ranged bool, base uint8, devErr func(string, ...any)) {
 	p, perrs := parsePoint(pc, base)
 	for _, e := range perrs {
 		devErr("point %q: %v", pc.Name, e)
@@ -269,7 +314,7 @@ func (d *Device) addPoint(pc drivers.PointConfig, base uint8, devErr func(string
 		devErr("point at %s %d has no name", pc.Register, pc.Address)
 		return
 	}
-	if _, dup := d.byName[pc.Name]; dup {
+	if _, dup := d.byName[pc.Name]; dup && !ranged {
 		devErr("point %q: defined twice", pc.Name)
 		return
 	}
@@ -282,7 +327,9 @@ func (d *Device) addPoint(pc drivers.PointConfig, base uint8, devErr func(string
 			devErr("point %q: spans %d addresses, more than one request may read (%s %d)", pc.Name, p.span(), what, limit)
 		}
 	}
-	d.byName[pc.Name] = len(d.points)
+	if !ranged {
+		d.byName[pc.Name] = len(d.points)
+	}
 	d.points = append(d.points, p)
 }
 
@@ -580,7 +627,7 @@ func (d *Device) lookup(names []string) ([]*point, error) {
 	}
 	pts := make([]*point, len(names))
 	for i, n := range names {
-		j, ok := d.byName[n]
+		j, ok := d.find(n)
 		if !ok {
 			return nil, fmt.Errorf("modbus: device %q: point %q: %w", d.name, n, drivers.ErrUnknownPoint)
 		}
@@ -748,7 +795,7 @@ func (d *Device) Resolve(name string, v drivers.Value) (drivers.Encoded, error) 
 
 // writable returns the named point if it may be written.
 func (d *Device) writable(name string) (*point, error) {
-	i, ok := d.byName[name]
+	i, ok := d.find(name)
 	if !ok {
 		return nil, fmt.Errorf("modbus: device %q: point %q: %w", d.name, name, drivers.ErrUnknownPoint)
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/femtoclaw/femtoclaw/drivers"
 )
@@ -23,7 +24,10 @@ func TestLive(t *testing.T) {
 		{Point: "level", Quality: drivers.QualityBad},
 	})
 	l.Update("pump", []drivers.Reading{{Point: "run", Value: drivers.Bool(false), Quality: drivers.QualityGood}})
-	l.MarkStale("pump", []string{"run", "speed"})
+	stale := l.MarkStale("pump", []string{"run", "speed"}, time.Unix(7, 0))
+	if len(stale) != 2 || stale[0].Value != drivers.Bool(false) || stale[0].Quality != drivers.QualityStale || !stale[1].Time.Equal(time.Unix(7, 0)) || stale[1].Value.Valid() {
+		t.Errorf("MarkStale: got %v, want run=false and speed with no value, both stale at 7s", stale)
+	}
 
 	tests := []struct {
 		key     string
@@ -76,5 +80,43 @@ func BenchmarkLiveUpdate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Update("plc", rs)
+	}
+}
+
+// TestLiveConfigured stores the readings of configured devices, ranges
+// included, by the configuration's positions, and still takes points it
+// was not told of.
+func TestLiveConfigured(t *testing.T) {
+	cfg := drivers.DeviceConfig{Name: "plc", Points: []drivers.PointConfig{
+		{Name: "level", Register: "holding", Type: "float32"},
+		{Name: "r", Register: "holding", Type: "uint16", Count: 1000},
+	}}
+	l := NewLive(cfg)
+	if _, ok := l.Get("plc.r5"); ok {
+		t.Fatalf("Get(plc.r5) before any reading: got one, want none")
+	}
+	rs := make([]drivers.Reading, 0, 1001)
+	rs = append(rs, drivers.Reading{Point: "level", Value: drivers.Number(-1), Quality: drivers.QualityGood})
+	for k := range 1000 {
+		rs = append(rs, drivers.Reading{Point: "r" + strconv.Itoa(k), Value: drivers.Number(float64(k)), Quality: drivers.QualityGood})
+	}
+	l.Update("plc", rs)
+	// A read of a few points out of order, and a point of no entry.
+	l.Update("plc", []drivers.Reading{
+		{Point: "r999", Value: drivers.Number(9990), Quality: drivers.QualityGood},
+		{Point: "level", Value: drivers.Number(50), Quality: drivers.QualityGood},
+		{Point: "ghost", Value: drivers.Number(1), Quality: drivers.QualityGood},
+	})
+	for key, want := range map[string]float64{"plc.level": 50, "plc.r0": 0, "plc.r998": 998, "plc.r999": 9990, "plc.ghost": 1} {
+		if r, ok := l.Get(key); !ok || r.Value.Number != want {
+			t.Errorf("Get(%q): got %v %v, want %v", key, r.Value, ok, want)
+		}
+	}
+	if _, ok := l.Get("plc.r1000"); ok {
+		t.Errorf("Get(plc.r1000): a point past the range has a reading")
+	}
+	// The poller's update in order allocates nothing.
+	if n := testing.AllocsPerRun(10, func() { l.Update("plc", rs) }); n != 0 {
+		t.Errorf("Update of 1,001 readings in order: %v allocations, want 0", n)
 	}
 }

@@ -107,7 +107,7 @@ func (l *Live) env() map[string]any {
 	env := make(map[string]any, len(l.devices))
 	for _, d := range l.devices {
 		var m map[string]any
-		for i, r := range d.readings {
+		for _, r := range d.readings {
 			if r.Quality != drivers.QualityGood {
 				continue
 			}
@@ -115,7 +115,7 @@ func (l *Live) env() map[string]any {
 				m = make(map[string]any)
 				env[d.name] = m
 			}
-			m[d.points[i]] = r.Value.Any()
+			m[r.Point] = r.Value.Any()
 		}
 	}
 	return env

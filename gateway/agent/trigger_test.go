@@ -35,7 +35,7 @@ func TestConditionHysteresisCooldown(t *testing.T) {
 	}
 	for i, s := range steps {
 		if s.level < 0 {
-			live.MarkStale("tank", []string{"level"})
+			live.MarkStale("tank", []string{"level"}, time.Time{})
 		} else {
 			live.Update("tank", []drivers.Reading{{Point: "level", Value: drivers.Number(s.level), Quality: drivers.QualityGood}})
 		}
