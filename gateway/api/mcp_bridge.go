@@ -24,6 +24,9 @@ const maxBridgeInFlight = 8
 // written to out as one line. The session id the gateway issues at
 // initialize, and the protocol version it negotiates, go with every later
 // message. Initialize is forwarded alone, everything else concurrently.
+// When the gateway has lost the session (it restarted), the bridge
+// initializes again with the client's initialize and sends the message
+// once more, so that a desktop client outlives a gateway restart.
 // BridgeMCP returns nil when in ends (after ending the session) or ctx is
 // done, and an error when the gateway does not answer at the start.
 func (c *Client) BridgeMCP(ctx context.Context, in io.Reader, out io.Writer) error {
@@ -64,6 +67,9 @@ func (c *Client) BridgeMCP(ctx context.Context, in io.Reader, out io.Writer) err
 		json.Unmarshal(line, &head)
 		if head.Method == "initialize" {
 			wg.Wait()
+			b.mu.Lock()
+			b.init = line
+			b.mu.Unlock()
 			b.forward(ctx, line)
 			continue
 		}
@@ -105,17 +111,26 @@ func readLines(ctx context.Context, in io.Reader, lines chan<- []byte) error {
 type mcpBridge struct {
 	hc *http.Client
 
-	mu      sync.Mutex // guards out and the session
+	mu      sync.Mutex // guards out, the session and init
 	out     io.Writer
 	session string
 	version string
+	init    []byte // the client's last initialize
+
+	reinit sync.Mutex // one new session at a time
 }
+
+// errSessionGone says the gateway no longer knows the session.
+var errSessionGone = errors.New("the gateway ended the MCP session (did it restart?)")
 
 // forward sends one line to the gateway and writes its answer; a message
 // the gateway did not answer in JSON-RPC gets an internal error with its
 // id, when it has one.
 func (b *mcpBridge) forward(ctx context.Context, line []byte) {
-	answer, err := b.post(ctx, line)
+	answer, sent, err := b.post(ctx, line)
+	if errors.Is(err, errSessionGone) && b.initialize(ctx, sent) {
+		answer, _, err = b.post(ctx, line)
+	}
 	if err != nil {
 		var id json.RawMessage
 		if !isBatch(line) {
@@ -142,32 +157,57 @@ func (b *mcpBridge) forward(ctx context.Context, line []byte) {
 	b.out.Write(append(answer, '\n'))
 }
 
+// initialize starts a new session with the client's initialize after the
+// gateway lost session gone, unless another message already did; it
+// reports whether there is a new session.
+func (b *mcpBridge) initialize(ctx context.Context, gone string) bool {
+	b.reinit.Lock()
+	defer b.reinit.Unlock()
+	b.mu.Lock()
+	cur, init := b.session, b.init
+	b.mu.Unlock()
+	if cur != "" && cur != gone {
+		return true
+	}
+	if init == nil {
+		return false
+	}
+	if _, _, err := b.post(ctx, init); err != nil {
+		return false
+	}
+	b.post(ctx, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.session != ""
+}
+
 // post sends one message and returns the answer to write, compacted onto
-// one line; nil when there is none (202).
-func (b *mcpBridge) post(ctx context.Context, line []byte) ([]byte, error) {
+// one line (nil when there is none: 202), and the session it went with.
+func (b *mcpBridge) post(ctx context.Context, line []byte) (answer []byte, sent string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://femtoclaw"+MCPPath, bytes.NewReader(line))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	b.mu.Lock()
-	if b.session != "" {
-		req.Header.Set(mcpSessionHeader, b.session)
+	sent = b.session
+	if sent != "" {
+		req.Header.Set(mcpSessionHeader, sent)
 		req.Header.Set(mcpVersionHeader, b.version)
 	}
 	b.mu.Unlock()
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("is the gateway running? %w", err)
+		return nil, sent, fmt.Errorf("is the gateway running? %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, fmt.Errorf("read the gateway's answer: %w", err)
+		return nil, sent, fmt.Errorf("read the gateway's answer: %w", err)
 	}
 	if resp.StatusCode == http.StatusAccepted {
-		return nil, nil
+		return nil, sent, nil
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt == "text/event-stream" {
@@ -175,16 +215,19 @@ func (b *mcpBridge) post(ctx context.Context, line []byte) ([]byte, error) {
 		mt = "application/json"
 	}
 	if mt != "application/json" || len(bytes.TrimSpace(body)) == 0 {
-		if resp.StatusCode == http.StatusNotFound {
+		if resp.StatusCode == http.StatusNotFound && sent != "" {
 			b.mu.Lock()
-			b.session = ""
+			if b.session == sent {
+				b.session = ""
+			}
 			b.mu.Unlock()
+			return nil, sent, errSessionGone
 		}
-		return nil, fmt.Errorf("gateway answered %s: %s", resp.Status, bytes.TrimSpace(body))
+		return nil, sent, fmt.Errorf("gateway answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, body); err != nil {
-		return nil, fmt.Errorf("gateway answered malformed JSON: %w", err)
+		return nil, sent, fmt.Errorf("gateway answered malformed JSON: %w", err)
 	}
 	if id := resp.Header.Get(mcpSessionHeader); id != "" {
 		var init struct {
@@ -197,7 +240,7 @@ func (b *mcpBridge) post(ctx context.Context, line []byte) ([]byte, error) {
 		b.session, b.version = id, init.Result.ProtocolVersion
 		b.mu.Unlock()
 	}
-	return compact.Bytes(), nil
+	return compact.Bytes(), sent, nil
 }
 
 // end ends the bridge's session at the gateway, if it has one.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -325,6 +326,77 @@ func TestMCPBridge(t *testing.T) {
 	n := len(mh.sessions)
 	mh.mu.Unlock()
 	if n != 0 {
+		t.Errorf("got %d sessions after the input ended, want 0", n)
+	}
+}
+
+// TestMCPBridgeReinitialize checks that the bridge starts a new session
+// with the client's initialize when the gateway lost the old one, as after
+// a restart, and answers the message that found it gone.
+func TestMCPBridgeReinitialize(t *testing.T) {
+	tm := &testMCP{}
+	dir := t.TempDir()
+	s := New(filepath.Join(dir, SocketName), "gw", nil, nil)
+	s.SetMCP(tm.server())
+	ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	mh := s.mcp.(*mcpHandler)
+	sessions := func() []string {
+		mh.mu.Lock()
+		defer mh.mu.Unlock()
+		var ids []string
+		for id := range mh.sessions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	bridged := make(chan error, 1)
+	go func() {
+		bridged <- NewClient(filepath.Join(dir, SocketName)).BridgeMCP(context.Background(), inR, outW)
+		outW.Close()
+	}()
+	answers := bufio.NewScanner(outR)
+	ask := func(line string) string {
+		t.Helper()
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if !answers.Scan() {
+			t.Fatalf("%s: no answer: %v", line, answers.Err())
+		}
+		return answers.Text()
+	}
+	if got := ask(initBody(mcpVersion20241105)); !strings.Contains(got, `"protocolVersion":"2024-11-05"`) {
+		t.Fatalf("initialize: got %s", got)
+	}
+	first := sessions()
+	mh.mu.Lock()
+	clear(mh.sessions) // the gateway restarted
+	mh.mu.Unlock()
+	if got, want := ask(`{"jsonrpc":"2.0","id":2,"method":"ping"}`), `{"jsonrpc":"2.0","id":2,"result":{}}`; got != want {
+		t.Errorf("ping after the session was lost: got %s, want %s", got, want)
+	}
+	second := sessions()
+	if len(first) != 1 || len(second) != 1 || first[0] == second[0] {
+		t.Errorf("got sessions %v, then %v, want one, then another", first, second)
+	}
+	inW.Close()
+	if err := <-bridged; err != nil {
+		t.Errorf("bridge: %v", err)
+	}
+	if n := len(sessions()); n != 0 {
 		t.Errorf("got %d sessions after the input ended, want 0", n)
 	}
 }
