@@ -1,7 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -88,6 +92,54 @@ func FuzzDecodeMessage(f *testing.F) {
 			if m.kind == kindRequest && !validID(m.ID) {
 				t.Fatalf("request with id %s", m.ID)
 			}
+		}
+	})
+}
+
+// FuzzMCPHandler posts any body to an initialized session of each protocol
+// version: the handler answers with a status the transport knows, and a
+// JSON answer is valid JSON-RPC.
+func FuzzMCPHandler(f *testing.F) {
+	for _, c := range rpcCases {
+		f.Add([]byte(c.in), uint8(0))
+	}
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_tank","arguments":{}}}`), uint8(0))
+	f.Add([]byte(`[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","method":"n"}]`), uint8(1))
+	tm := &testMCP{}
+	h := MCPHandler(tm.server(), "")
+	versions := []string{mcpVersion20250618, mcpVersion20250326, mcpVersion20241105}
+	sessions := make([]string, len(versions))
+	for i, v := range versions {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, MCPPath, strings.NewReader(initBody(v)))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(w, r)
+		sessions[i] = w.Header().Get(mcpSessionHeader)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, which uint8) {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, MCPPath, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set(mcpSessionHeader, sessions[int(which)%len(sessions)])
+		h.ServeHTTP(w, r)
+		switch w.Code {
+		case http.StatusOK, http.StatusAccepted, http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("got status %d, want 200, 202, 400 or 413", w.Code)
+		}
+		if w.Header().Get("Content-Type") != "application/json" {
+			return
+		}
+		var one struct {
+			JSONRPC string `json:"jsonrpc"`
+		}
+		var many []json.RawMessage
+		out := bytes.TrimSpace(w.Body.Bytes())
+		if json.Unmarshal(out, &one) == nil && one.JSONRPC == "2.0" {
+			return
+		}
+		if err := json.Unmarshal(out, &many); err != nil || len(many) == 0 {
+			t.Fatalf("got answer %q, want a JSON-RPC message or batch", out)
 		}
 	})
 }
