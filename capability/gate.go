@@ -133,7 +133,8 @@ func New(specs []Spec, allow map[Principal][]string, devices []drivers.DeviceCon
 		allow:   make(map[Principal]map[string]struct{}, len(allow)),
 	}
 	compiler := jsonschema.NewCompiler()
-	compiler.Draft = jsonschema.Draft2020
+	// Draft 7: see schemaDoc.
+	compiler.Draft = jsonschema.Draft7
 	for i, s := range specs {
 		problem := func(field, format string, args ...any) {
 			errs = append(errs, &SpecError{Index: i, Name: s.Name, Field: field, Err: fmt.Errorf(format, args...)})

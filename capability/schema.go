@@ -13,7 +13,11 @@ import (
 
 // schemaDoc is the JSON schema of one capability's arguments, as compiled
 // and as shown to the model. It carries no "$schema" (some providers
-// refuse it); the compiler is told it is draft 2020-12.
+// refuse it). Its keywords mean the same in draft 7 and draft 2020-12, and
+// the compiler is told draft 7: it checks every schema it compiles against
+// its draft's meta-schema, and against draft 7's that costs a third of
+// what it costs against 2020-12's (8 capabilities: 0.5 against 1.2-3 ms,
+// 1,700 against 4,200 allocations), at every start.
 type schemaDoc struct {
 	Type                 string                `json:"type"`
 	Properties           map[string]schemaProp `json:"properties"`
