@@ -210,7 +210,7 @@ func TestMCPBridge(t *testing.T) {
 // alone pulls in is linked into cmd/femtoclaw.
 func TestMCPNotInBinary(t *testing.T) {
 	banned := []string{"github.com/modelcontextprotocol/", "github.com/google/jsonschema-go", "github.com/yosida95/uritemplate",
-		"github.com/segmentio/encoding", "golang.org/x/oauth2"}
+		"github.com/segmentio/encoding"}
 	for _, tags := range []string{"", "nosimopcua,nogpio"} {
 		for _, pkg := range lint.Deps(t, tags, lint.Module+"/cmd/femtoclaw") {
 			for _, b := range banned {
