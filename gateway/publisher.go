@@ -14,8 +14,9 @@ import (
 const telemetryOutbox = "telemetry"
 
 // newPublisher builds the MQTT publisher of cfg, sending to brokerURL
-// through a durable outbox in j: messages survive a broker that is away and
-// a restart of the gateway.
+// through an outbox that spills to a durable outbox in j: messages survive
+// a broker that is away and a restart of the gateway, and cost the journal
+// nothing while the broker takes them.
 func newPublisher(cfg *config.Config, brokerURL string, j *journal.Journal, log *slog.Logger) (*telemetry.Publisher, error) {
 	count, bytes := cfg.MQTT.Outbox.Limits()
 	ob, err := j.Outbox(telemetryOutbox, journal.OutboxLimit{MaxCount: count, MaxBytes: bytes})
@@ -35,7 +36,7 @@ func newPublisher(cfg *config.Config, brokerURL string, j *journal.Journal, log 
 		ClientID:          cfg.MQTT.ClientID,
 		Prefix:            cfg.MQTT.Prefix,
 		Logger:            log,
-		Outbox:            telemetry.NewJournalOutbox(ob),
+		Outbox:            telemetry.NewSpillOutbox(ob, telemetry.SpillOptions{}),
 		TLS:               tlsCfg,
 		Username:          cfg.MQTT.Username,
 		Password:          password,

@@ -75,6 +75,12 @@ type PutOption func(*Message)
 // Retained marks the message to be retained by the broker.
 func Retained() PutOption { return func(m *Message) { m.Retained = true } }
 
+// At sets the time the message is recorded with, instead of the journal's
+// clock at Put: when it was first queued elsewhere.
+func At(t time.Time) PutOption {
+	return func(m *Message) { m.Time = time.Unix(0, t.UnixNano()).UTC() }
+}
+
 // QoS sets the message's MQTT quality of service (0, 1 or 2).
 func QoS(q byte) PutOption { return func(m *Message) { m.QoS = q & 3 } }
 
@@ -104,6 +110,7 @@ type Outbox struct {
 	held     []held    // seqs and sizes of the messages held, oldest first
 	bytes    int64     // sum of held sizes
 	lastSync time.Time // when Put or Sync last synced
+	reserved uint64    // seqs below this may have been given out by Take
 }
 
 // held is what the outbox remembers in memory of a stored message.
@@ -183,7 +190,66 @@ func (o *Outbox) load() error {
 		return err
 	}
 	o.next = last + 1
+	switch v, closer, err := o.j.db.Get(o.reserveKey()); {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		ok := len(v) == 9 && v[0] == valueVersion1
+		if ok {
+			o.reserved = binary.BigEndian.Uint64(v[1:])
+		}
+		closer.Close()
+		if !ok {
+			return fmt.Errorf("%w: outbox reservation of %d bytes", ErrCorrupt, len(v))
+		}
+		// Take may have given out every seq below the reservation.
+		o.next = max(o.next, o.reserved)
+	}
 	return nil
+}
+
+// TakeBlock is how many seqs one synced write reserves for Take.
+const TakeBlock = 1 << 16
+
+// Take gives out the next seq for a message that is not put (yet): one a
+// publisher hands to a broker that is there, keeping the outbox for when
+// it is not. The seq is never given out again, across restarts included:
+// Take reserves seqs in blocks of TakeBlock with a synced write, and a
+// reopened outbox starts after the last block. A message taken may later
+// be stored with PutTaken.
+func (o *Outbox) Take() (uint64, error) {
+	if err := o.j.enter(); err != nil {
+		return 0, err
+	}
+	defer o.j.exit()
+	if o.j.readOnly {
+		return 0, ErrReadOnly
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.next >= o.reserved {
+		r := o.next + TakeBlock
+		v := binary.BigEndian.AppendUint64([]byte{valueVersion1}, r)
+		if err := o.j.db.Set(o.reserveKey(), v, pebble.Sync); err != nil {
+			return 0, fmt.Errorf("journal: outbox %q: reserve seqs: %w", o.name, err)
+		}
+		o.reserved = r
+	}
+	seq := o.next
+	o.next++
+	return seq, nil
+}
+
+// PutTaken stores a message whose seq came from Take, as Put does. It must
+// come after every message the outbox holds: a seq taken before the newest
+// message put is refused.
+func (o *Outbox) PutTaken(seq uint64, topic string, payload []byte, opts ...PutOption) error {
+	if seq == 0 {
+		return fmt.Errorf("journal: outbox %q: put taken: seq 0 was never taken", o.name)
+	}
+	_, err := o.put(seq, topic, payload, opts)
+	return err
 }
 
 // Put appends a message for topic and returns its seq. See Outbox for the
@@ -192,6 +258,11 @@ func (o *Outbox) load() error {
 // oldest messages to make room. A message larger than MaxBytes is always
 // dropped. Every drop is counted in Dropped, persistently.
 func (o *Outbox) Put(topic string, payload []byte, opts ...PutOption) (seq uint64, err error) {
+	return o.put(0, topic, payload, opts)
+}
+
+// put stores a message under seq, or under the next seq when seq is 0.
+func (o *Outbox) put(seq uint64, topic string, payload []byte, opts []PutOption) (uint64, error) {
 	if err := o.j.enter(); err != nil {
 		return 0, err
 	}
@@ -208,6 +279,9 @@ func (o *Outbox) Put(topic string, payload []byte, opts ...PutOption) (seq uint6
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if seq != 0 && (seq >= o.next || seq <= o.acked || len(o.held) > 0 && seq <= o.held[len(o.held)-1].seq) {
+		return 0, fmt.Errorf("journal: outbox %q: put taken: seq %d is not after the messages held and before %d", o.name, seq, o.next)
+	}
 	b := o.j.db.NewBatch()
 	defer b.Close()
 
@@ -229,7 +303,10 @@ func (o *Outbox) Put(topic string, payload []byte, opts ...PutOption) (seq uint6
 	for !fits() {
 		drop++
 	}
-	m.Seq = o.next
+	m.Seq = seq
+	if seq == 0 {
+		m.Seq = o.next
+	}
 	for _, h := range o.held[:drop] {
 		if err := b.Delete(o.msgKey(h.seq), nil); err != nil {
 			return 0, fmt.Errorf("journal: outbox %q: %w", o.name, err)
@@ -249,7 +326,9 @@ func (o *Outbox) Put(topic string, payload []byte, opts ...PutOption) (seq uint6
 	o.bytes = o.bytesAfter(drop) + size
 	o.held = append(o.held[drop:], held{m.Seq, size})
 	o.dropped += uint64(drop)
-	o.next++
+	if seq == 0 {
+		o.next++
+	}
 	return m.Seq, nil
 }
 
@@ -398,10 +477,12 @@ func (o *Outbox) Dropped() uint64 {
 func (o *Outbox) Name() string { return o.name }
 
 // Outbox keys: the space byte, the name's length and the name, then 'm' and
-// the message seq (8 bytes big-endian), or 's' for the outbox's state.
+// the message seq (8 bytes big-endian), 'r' for the seqs Take reserved, or
+// 's' for the outbox's state.
 const (
-	outboxMsg   byte = 'm'
-	outboxState byte = 's'
+	outboxMsg     byte = 'm'
+	outboxReserve byte = 'r' // the seqs Take reserved, 8 bytes big-endian
+	outboxState   byte = 's'
 )
 
 func (o *Outbox) msgKey(seq uint64) []byte {
@@ -412,6 +493,10 @@ func (o *Outbox) msgKey(seq uint64) []byte {
 
 func (o *Outbox) msgEnd() []byte {
 	return append(append([]byte(nil), o.prefix...), outboxMsg+1)
+}
+
+func (o *Outbox) reserveKey() []byte {
+	return append(append([]byte(nil), o.prefix...), outboxReserve)
 }
 
 func (o *Outbox) stateKey() []byte {

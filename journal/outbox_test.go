@@ -272,3 +272,63 @@ func TestOutboxReadOnlyAndClosed(t *testing.T) {
 		t.Fatalf("read-only Ack: got %v, want ErrReadOnly", err)
 	}
 }
+
+// TestOutboxTake gives out seqs for messages kept elsewhere, stores some of
+// them later, and never gives a seq out twice, across a crash included.
+func TestOutboxTake(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	j, err := Open("journal", Options{FS: fs, Now: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := mustOutbox(t, j, "q", OutboxLimit{SyncInterval: -1})
+	take := func() uint64 {
+		t.Helper()
+		seq, err := o.Take()
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		return seq
+	}
+	if got := mustPut(t, o, "t", "p1"); got != 1 {
+		t.Fatalf("Put: got seq %d, want 1", got)
+	}
+	if err := o.Ack(1); err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := take(), take(), take()
+	if a != 2 || b != 3 || c != 4 {
+		t.Fatalf("Take: got %d %d %d, want 2 3 4", a, b, c)
+	}
+	// b and c are stored (the broker went away before it had them); a
+	// reached the broker and is never stored.
+	for _, seq := range []uint64{b, c} {
+		if err := o.PutTaken(seq, "t", []byte(fmt.Sprint("p", seq))); err != nil {
+			t.Fatalf("PutTaken(%d): %v", seq, err)
+		}
+	}
+	for _, seq := range []uint64{0, a, c, 99} {
+		if err := o.PutTaken(seq, "t", []byte("late")); err == nil {
+			t.Errorf("PutTaken(%d): got nil, want an error (out of order or never taken)", seq)
+		}
+	}
+	if got := mustPut(t, o, "t", "p5"); got != 5 {
+		t.Fatalf("Put after Take: got seq %d, want 5", got)
+	}
+	if got, want := payloads(peekAll(t, o)), "3:p3 4:p4 5:p5"; got != want {
+		t.Fatalf("Peek: got %s, want %s", got, want)
+	}
+	d := take()
+	// Only the reservation is synced: a crash now keeps none of the
+	// messages, yet no seq is given out again.
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	j.Close()
+	j = mustOpen(t, "journal", crashed)
+	o = mustOutbox(t, j, "q", OutboxLimit{})
+	if seq := take(); seq <= d || seq < TakeBlock {
+		t.Fatalf("Take after a crash: got %d, want past the reserved block (> %d and >= %d)", seq, d, TakeBlock)
+	}
+	if seq := mustPut(t, o, "t", "after"); seq <= d {
+		t.Fatalf("Put after a crash: got %d, want more than %d", seq, d)
+	}
+}

@@ -203,6 +203,14 @@ func (p *Publisher) enqueueTopic(topic string, payload []byte, retained bool) {
 	}
 }
 
+// setOnline tells an outbox that wants to know (Onliner) whether the
+// broker is connected.
+func (p *Publisher) setOnline(online bool) {
+	if o, ok := p.outbox.(Onliner); ok {
+		o.SetOnline(online)
+	}
+}
+
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() Stats {
 	return Stats{
@@ -277,7 +285,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		failures = 0
 		up := p.now()
 		p.connected.Store(true)
+		p.setOnline(true)
 		err = p.serve(ctx, client, lost, up)
+		p.setOnline(false)
 		p.connected.Store(false)
 		if ctx.Err() != nil {
 			p.goOffline(client)
