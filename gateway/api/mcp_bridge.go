@@ -88,8 +88,9 @@ func readLines(ctx context.Context, in io.Reader, lines chan<- []byte) error {
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// Too long: skip the rest of the line, forward what fits,
-			// and let the gateway refuse it.
+			// Too long: keep what fits (the reader's buffer is reused),
+			// skip the rest of the line, and let the gateway refuse it.
+			line = bytes.Clone(line)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = r.ReadSlice('\n')
 			}

@@ -410,3 +410,38 @@ func TestMCPBridgeNoGateway(t *testing.T) {
 		t.Errorf("got %v, want an error asking whether the gateway runs", err)
 	}
 }
+
+// TestMCPBridgeLongLine checks that a line longer than the body limit is
+// refused with a parse error and the lines after it still get through.
+func TestMCPBridgeLongLine(t *testing.T) {
+	tm := &testMCP{}
+	dir := t.TempDir()
+	s := New(filepath.Join(dir, SocketName), "gw", nil, nil)
+	s.SetMCP(tm.server())
+	ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	long := `{"jsonrpc":"2.0","id":2,"method":"ping","params":{"pad":"` + strings.Repeat("x", 3*maxBody) + `"}}`
+	in := initBody(mcpLatestVersion) + "\n" + long + "\n" + `{"jsonrpc":"2.0","id":3,"method":"ping"}` + "\n"
+	var out bytes.Buffer
+	if err := NewClient(filepath.Join(dir, SocketName)).BridgeMCP(context.Background(), strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{`"id":null,"error":{"code":-32700`, `{"jsonrpc":"2.0","id":3,"result":{}}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got %q, want it to contain %q", got, want)
+		}
+	}
+	if n := strings.Count(got, "\n"); n != 3 {
+		t.Errorf("got %d answers, want 3", n)
+	}
+}
