@@ -131,6 +131,17 @@ func (s *Secret) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// UnmarshalYAML keeps the reference as written, like UnmarshalText, but
+// spares the YAML decoder a walk over the whole file (see
+// Duration.UnmarshalYAML).
+func (s *Secret) UnmarshalYAML(unmarshal func(any) error) error {
+	var ref string
+	if err := unmarshal(&ref); err != nil {
+		return err
+	}
+	return s.UnmarshalText([]byte(ref))
+}
+
 // MarshalText writes the reference, so a config round-trips; the secret
 // itself never appears, nor a malformed reference that may be one.
 func (s Secret) MarshalText() ([]byte, error) {

@@ -15,6 +15,8 @@ import (
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/femtoclaw/femtoclaw/drivers"
 )
 
 // Load reads the commissioning file at path, decodes it strictly, checks it
@@ -148,6 +150,14 @@ next:
 	}
 	return cfg, nil
 }
+
+// The config's text-valued types decode from the YAML node itself: for a
+// type that only has UnmarshalText the decoder re-formats the node by
+// walking every token of the file, once per value.
+var (
+	_ yaml.InterfaceUnmarshaler = (*drivers.Duration)(nil)
+	_ yaml.InterfaceUnmarshaler = (*drivers.Secret)(nil)
+)
 
 // decodeOptions make the decoder strict: an unknown key is an error, except
 // top-level keys starting with "x-", which hold anchors (the schema refuses
