@@ -3,7 +3,9 @@
 # drives a running gateway's MCP endpoint, over streamable HTTP with a bearer
 # token and through the `femtoclaw mcp` stdio bridge: it lists the tools,
 # calls an allowed one (the simulator's pump changes) and a denied one (the
-# gate's typed refusal). A request without the token must get 401.
+# gate's typed refusal). A request without the token must get 401. The MCP
+# Inspector's CLI (npm @modelcontextprotocol/inspector) lists and calls
+# tools over both as a second independent client.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -15,6 +17,14 @@ if [ ! -d "$cache/node_modules/@modelcontextprotocol/sdk" ]; then
   (cd "$cache" && npm install --no-audit --no-fund --silent @modelcontextprotocol/sdk@1.32.2)
 fi
 cp scripts/interop/mcp/client.mjs "$cache/client.mjs"
+# The MCP Inspector's CLI, a second independent client.
+icache=$root/.cache/interop-mcp-inspector
+mkdir -p "$icache"
+[ -f "$icache/package.json" ] || echo '{"private":true}' >"$icache/package.json"
+if [ ! -x "$icache/node_modules/.bin/mcp-inspector" ]; then
+  (cd "$icache" && npm install --no-audit --no-fund --silent @modelcontextprotocol/inspector@2.12.0)
+fi
+inspector=$icache/node_modules/.bin/mcp-inspector
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
@@ -73,6 +83,25 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "${hdr[@]}" -H 'Origin: ht
 
 echo "--- streamable HTTP"
 PUMP_VALUE=70 node "$cache/client.mjs" http "$url" "$token"
+echo "--- MCP Inspector CLI (streamable HTTP, then the stdio bridge)"
+insp() {
+  HOME="$work" MCP_CATALOG_PATH="$work/catalog.json" timeout 60 "$inspector" --cli "$@" >"$work/inspector.out" 2>"$work/inspector.err" \
+    || { echo "inspector $*: failed:" >&2; cat "$work/inspector.out" "$work/inspector.err" >&2; return 1; }
+  cat "$work/inspector.out"
+}
+out=$(insp "$url" --transport http --header "Authorization: Bearer $token" --method tools/list)
+echo "$out" | tr -d ' \n' | grep -q '"name":"read_tank"' || { echo "inspector tools/list: $out"; exit 1; }
+out=$(insp "$url" --transport http --header "Authorization: Bearer $token" --method tools/call --tool-name set_inlet_pump --tool-arg value=62)
+echo "$out" | tr -d ' \n' | grep -q '"isError":false' || { echo "inspector tools/call: $out"; exit 1; }
+echo "$out" | tr -d ' \n' | grep -q 'value\\":62' || { echo "inspector tools/call: $out"; exit 1; }
+# The inspector calls only listed tools: over the bridge, a listed one out
+# of its range is refused by the gate (an error result: the CLI exits 1).
+out=$(HOME="$work" MCP_CATALOG_PATH="$work/catalog.json" timeout 60 "$inspector" --cli "$bin" mcp --data "$work/data" \
+  --method tools/call --tool-name set_inlet_pump --tool-arg value=250 2>&1 || true)
+echo "$out" | tr -d ' \n' | grep -q '"isError":true' && echo "$out" | grep -q 'out_of_range' \
+  || { echo "inspector over the bridge, refused call: $out"; exit 1; }
+echo "inspector: ok"
+
 echo "--- stdio bridge (femtoclaw mcp)"
 PUMP_VALUE=55 node "$cache/client.mjs" stdio "$bin" "$work/data"
 
