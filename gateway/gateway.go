@@ -189,9 +189,10 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	ret := cfg.Journal.Retention
 	pruner := journal.NewPruner(j, journal.Retention{MaxAge: ret.MaxAge.D(), MaxBytes: ret.MaxBytes}, ret.CheckInterval.D(), log.With("component", "retention"))
 	grp.Go(func() error { return pruner.Run(gctx) })
-	for _, dc := range cfg.Devices {
+	for i, dc := range cfg.Devices {
 		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics, metrics: met, spark: spark,
-			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D()))}
+			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D())),
+			phase: i, phases: len(cfg.Devices)}
 		grp.Go(func() error { return p.Run(gctx) })
 		if s, ok := devices[dc.Name].(drivers.Subscriber); ok {
 			grp.Go(func() error { return s.Subscribe(gctx) })
@@ -247,6 +248,12 @@ type poller struct {
 	spark *sparkplug.Node
 	// pointNames are the device's point names; see names.
 	pointNames []string
+	// phase of phases: after its first cycle, the poller keeps its cycles
+	// phase/phases of an interval after the first poller's, so that ten
+	// devices of 10,000 points are not all read, encoded and published in
+	// the same instant (which would hold ten polls' buffers at once and
+	// make a write wait behind all of them).
+	phase, phases int
 }
 
 func (p *poller) Run(ctx context.Context) error {
@@ -254,20 +261,36 @@ func (p *poller) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	start := time.Now()
+	failing := false
+	p.cycle(ctx, interval, &failing)
+	if p.phases > 1 && p.phase > 0 {
+		offset := interval * time.Duration(p.phase) / time.Duration(p.phases)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Until(start.Add(offset))):
+		}
+		p.cycle(ctx, interval, &failing)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	failing := false
 	for {
-		start := time.Now()
-		p.poll(ctx, &failing)
-		p.metrics.PollCycle(p.cfg.Name, time.Since(start), interval)
-		p.alive.beat()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+		p.cycle(ctx, interval, &failing)
 	}
+}
+
+// cycle polls once and accounts for it.
+func (p *poller) cycle(ctx context.Context, interval time.Duration, failing *bool) {
+	start := time.Now()
+	p.poll(ctx, failing)
+	p.metrics.PollCycle(p.cfg.Name, time.Since(start), interval)
+	p.alive.beat()
 }
 
 // names returns the names of the device's points, made when first needed:

@@ -241,6 +241,33 @@ func (o *Outbox) Take() (uint64, error) {
 	return seq, nil
 }
 
+// Release says that every seq Take gave out has been put or is done with,
+// so that a reopened outbox continues from the next seq instead of skipping
+// to the end of the reserved block: the seqs stay without gaps across a
+// restart after the publisher went offline or stopped cleanly. It is
+// written without a sync; lost in a crash, the outbox skips as it would
+// have.
+func (o *Outbox) Release() error {
+	if err := o.j.enter(); err != nil {
+		return err
+	}
+	defer o.j.exit()
+	if o.j.readOnly {
+		return ErrReadOnly
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.reserved <= o.next {
+		return nil
+	}
+	v := binary.BigEndian.AppendUint64([]byte{valueVersion1}, o.next)
+	if err := o.j.db.Set(o.reserveKey(), v, pebble.NoSync); err != nil {
+		return fmt.Errorf("journal: outbox %q: release seqs: %w", o.name, err)
+	}
+	o.reserved = o.next
+	return nil
+}
+
 // PutTaken stores a message whose seq came from Take, as Put does. It must
 // come after every message the outbox holds: a seq taken before the newest
 // message put is refused.

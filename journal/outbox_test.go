@@ -332,3 +332,34 @@ func TestOutboxTake(t *testing.T) {
 		t.Fatalf("Put after a crash: got %d, want more than %d", seq, d)
 	}
 }
+
+// TestOutboxRelease: after Release, a reopened outbox continues without a
+// gap.
+func TestOutboxRelease(t *testing.T) {
+	dir, fs := stores[0].open(t)
+	j := mustOpen(t, dir, fs)
+	o := mustOutbox(t, j, "q", OutboxLimit{})
+	for range 3 {
+		if _, err := o.Take(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.PutTaken(3, "t", []byte("p3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if seq := mustPut(t, o, "t", "p4"); seq != 4 {
+		t.Fatalf("Put after Release: got %d, want 4", seq)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = mustOpen(t, dir, fs)
+	defer j.Close()
+	o = mustOutbox(t, j, "q", OutboxLimit{})
+	if seq, err := o.Take(); err != nil || seq != 5 {
+		t.Fatalf("Take after reopen: got %d, %v; want 5", seq, err)
+	}
+}

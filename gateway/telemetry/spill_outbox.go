@@ -24,7 +24,9 @@ import (
 // broker acknowledging it; the messages in memory go first. Going offline
 // moves every message in memory to the journal at once. Every message,
 // wherever it waits, takes its seq from the journal outbox, so msg_seq is
-// never reused across restarts.
+// never reused across restarts. The seqs have no gaps, except after a crash
+// while online, when the seqs the journal reserved for messages in memory
+// are skipped.
 //
 // What a crash can lose: the messages in memory, that is those the broker
 // has not acknowledged within SpillAfter while it was connected; the
@@ -148,6 +150,10 @@ func (s *SpillOutbox) SetOnline(online bool) {
 	s.online = online
 	if !online {
 		s.spillLocked()
+		// Every seq taken is now in the journal or acknowledged: a
+		// restart need not skip past the reserved ones. A failed release
+		// costs only that skip.
+		_ = s.disk.Release()
 	}
 }
 
