@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/femtoclaw/femtoclaw/drivers"
 	"github.com/femtoclaw/femtoclaw/drivers/sim"
@@ -81,4 +82,15 @@ func TestRangePastTheEnd(t *testing.T) {
 		t.Fatal("newDevice: a range running past address 65535 was accepted")
 	}
 	t.Log(err)
+}
+
+// TestPointSize guards the driver's footprint: 100,000 points take 48
+// bytes each.
+func TestPointSize(t *testing.T) {
+	if n := unsafe.Sizeof(point{}); n > 48 {
+		t.Errorf("point takes %d bytes, want at most 48", n)
+	}
+	if n := unsafe.Sizeof(drivers.Value{}); n > 32 {
+		t.Errorf("drivers.Value takes %d bytes, want at most 32", n)
+	}
 }

@@ -11,25 +11,35 @@ import (
 // Live holds the latest reading of every polled point, keyed "device.point".
 // Pollers write it; the gate's snapshots and the agents' context read it.
 //
-// The readings of a device sit in a slice indexed by the point's position.
+// The values of a device sit in a slice indexed by the point's position.
 // For a device it was told of (NewLive's configs) the positions are those
-// of the configuration and its points are found through a drivers.Index,
-// which keeps no key for the points of a range: 100,000 points cost the
-// store their readings and nothing more. A poll cycle that reports its
+// of the configuration, its points are found through a drivers.Index and
+// their names are not stored: a value takes 48 bytes, and a device of
+// 100,000 points costs the store 4.8 MB. A poll cycle that reports its
 // points in order (as the pollers do) updates the store without allocating
-// or hashing. Points of devices it was not told of get a position when
-// first seen.
+// or hashing. Points of devices it was not told of get a position, and a
+// stored name, when first seen.
 type Live struct {
 	mu      sync.RWMutex
 	devices map[string]*liveDevice
 }
 
-// liveDevice is the readings of one device.
+// liveDevice is the values of one device.
 type liveDevice struct {
-	name     string
-	known    *drivers.Index // the configured points; nil: none
-	extra    map[string]int // point -> position, for points known is not told of
-	readings []drivers.Reading
+	name  string
+	cfg   drivers.DeviceConfig // its configuration, if known
+	known *drivers.Index       // the configured points; nil: none
+	extra map[string]int       // point -> position, for points known is not told of
+	names []string             // the names of the extra points, from position known.Len()
+	vals  []liveValue
+}
+
+// liveValue is one point's latest reading, without its name.
+type liveValue struct {
+	value   drivers.Value
+	at      int64 // Unix nanoseconds
+	quality drivers.Quality
+	seen    bool // read at least once
 }
 
 // NewLive returns a store for the devices of configs (more may report
@@ -38,12 +48,12 @@ func NewLive(configs ...drivers.DeviceConfig) *Live {
 	l := &Live{devices: make(map[string]*liveDevice, len(configs))}
 	for _, c := range configs {
 		x := drivers.NewIndex(c)
-		l.devices[c.Name] = &liveDevice{name: c.Name, known: x, readings: make([]drivers.Reading, x.Len())}
+		l.devices[c.Name] = &liveDevice{name: c.Name, cfg: c, known: x, vals: make([]liveValue, x.Len())}
 	}
 	return l
 }
 
-// device returns the readings of name, creating them. l.mu is held.
+// device returns the values of name, creating them. l.mu is held.
 func (l *Live) device(name string) *liveDevice {
 	d := l.devices[name]
 	if d == nil {
@@ -53,7 +63,15 @@ func (l *Live) device(name string) *liveDevice {
 	return d
 }
 
-// position returns where the reading of point is kept, if it has a place.
+// nKnown returns how many positions the configuration takes.
+func (d *liveDevice) nKnown() int {
+	if d.known == nil {
+		return 0
+	}
+	return d.known.Len()
+}
+
+// position returns where the value of point is kept, if it has a place.
 func (d *liveDevice) position(point string) (int, bool) {
 	if d.known != nil {
 		if i, ok := d.known.Lookup(point); ok {
@@ -65,10 +83,13 @@ func (d *liveDevice) position(point string) (int, bool) {
 }
 
 // slot returns the position of point in d, giving it one on first sight;
-// hint is the position where it is expected. l.mu is held.
-func (d *liveDevice) slot(point string, hint int) int {
-	if hint < len(d.readings) && d.readings[hint].Point == point {
-		return hint
+// hint is the position where it is expected, found by cu without a lookup.
+// l.mu is held.
+func (d *liveDevice) slot(cu *drivers.Cursor, point string, hint int) int {
+	if hint < d.nKnown() {
+		if e, k, ok := cu.Seek(hint); ok && drivers.IsElement(e, k, point) {
+			return hint
+		}
 	}
 	if i, ok := d.position(point); ok {
 		return i
@@ -76,8 +97,9 @@ func (d *liveDevice) slot(point string, hint int) int {
 	if d.extra == nil {
 		d.extra = make(map[string]int)
 	}
-	i := len(d.readings)
-	d.readings = append(d.readings, drivers.Reading{Point: point})
+	i := len(d.vals)
+	d.vals = append(d.vals, liveValue{})
+	d.names = append(d.names, point)
 	d.extra[point] = i
 	return i
 }
@@ -87,8 +109,10 @@ func (l *Live) Update(device string, rs []drivers.Reading) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	d := l.device(device)
+	cu := d.cfg.Cursor()
 	for j := range rs {
-		d.readings[d.slot(rs[j].Point, j)] = rs[j]
+		r := &rs[j]
+		d.vals[d.slot(&cu, r.Point, j)] = liveValue{value: r.Value, at: r.Time.UnixNano(), quality: r.Quality, seen: true}
 	}
 }
 
@@ -99,12 +123,15 @@ func (l *Live) MarkStale(device string, points []string, t time.Time) []drivers.
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	d := l.device(device)
+	cu := d.cfg.Cursor()
 	out := make([]drivers.Reading, len(points))
 	for j, p := range points {
-		r := &d.readings[d.slot(p, j)]
-		r.Point = p
-		r.Quality = drivers.QualityStale
-		out[j] = drivers.Reading{Point: p, Value: r.Value, Quality: drivers.QualityStale, Time: t}
+		v := &d.vals[d.slot(&cu, p, j)]
+		if !v.seen {
+			v.seen, v.at = true, t.UnixNano()
+		}
+		v.quality = drivers.QualityStale
+		out[j] = drivers.Reading{Point: p, Value: v.value, Quality: drivers.QualityStale, Time: t}
 	}
 	return out
 }
@@ -117,12 +144,14 @@ func (l *Live) Get(key string) (drivers.Reading, bool) {
 	if !ok {
 		return drivers.Reading{}, false
 	}
-	return d.readings[i], true
+	v := d.vals[i]
+	_, point, _ := strings.Cut(key, ".")
+	return drivers.Reading{Point: point, Value: v.value, Quality: v.quality, Time: time.Unix(0, v.at).UTC()}, true
 }
 
-// find returns where the reading of key, "device.point", is kept. Device
+// find returns where the value of key, "device.point", is kept. Device
 // names have no '.'. A configured point that has not been read yet has no
-// reading. l.mu is held.
+// value. l.mu is held.
 func (l *Live) find(key string) (*liveDevice, int, bool) {
 	device, point, ok := strings.Cut(key, ".")
 	if !ok {
@@ -133,7 +162,7 @@ func (l *Live) find(key string) (*liveDevice, int, bool) {
 		return nil, 0, false
 	}
 	i, ok := d.position(point)
-	if !ok || d.readings[i].Point == "" {
+	if !ok || !d.vals[i].seen {
 		return nil, 0, false
 	}
 	return d, i, true
@@ -146,10 +175,33 @@ func (l *Live) Values(keys []string) map[string]drivers.Value {
 	out := make(map[string]drivers.Value, len(keys))
 	for _, k := range keys {
 		if d, i, ok := l.find(k); ok {
-			if r := d.readings[i]; r.Quality == drivers.QualityGood {
-				out[k] = r.Value
+			if v := d.vals[i]; v.quality == drivers.QualityGood {
+				out[k] = v.value
 			}
 		}
 	}
 	return out
+}
+
+// each calls fn with the name and value of every point of d that has a
+// good value, in position order. l.mu is held.
+func (d *liveDevice) each(fn func(name string, v drivers.Value)) {
+	i := 0
+	for _, e := range d.cfg.Points {
+		var names []string // made only if one of the entry's points is good
+		for k := range e.Span() {
+			if v := d.vals[i+k]; v.seen && v.quality == drivers.QualityGood {
+				if names == nil {
+					names = e.Names()
+				}
+				fn(names[k], v.value)
+			}
+		}
+		i += e.Span()
+	}
+	for j, name := range d.names {
+		if v := d.vals[i+j]; v.seen && v.quality == drivers.QualityGood {
+			fn(name, v.value)
+		}
+	}
 }

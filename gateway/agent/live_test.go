@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/femtoclaw/femtoclaw/drivers"
 )
@@ -118,5 +119,13 @@ func TestLiveConfigured(t *testing.T) {
 	// The poller's update in order allocates nothing.
 	if n := testing.AllocsPerRun(10, func() { l.Update("plc", rs) }); n != 0 {
 		t.Errorf("Update of 1,001 readings in order: %v allocations, want 0", n)
+	}
+}
+
+// TestLiveValueSize guards the store's footprint: 100,000 points take 48
+// bytes each.
+func TestLiveValueSize(t *testing.T) {
+	if n := unsafe.Sizeof(liveValue{}); n > 48 {
+		t.Errorf("liveValue takes %d bytes, want at most 48", n)
 	}
 }

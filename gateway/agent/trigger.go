@@ -107,16 +107,13 @@ func (l *Live) env() map[string]any {
 	env := make(map[string]any, len(l.devices))
 	for _, d := range l.devices {
 		var m map[string]any
-		for _, r := range d.readings {
-			if r.Quality != drivers.QualityGood {
-				continue
-			}
+		d.each(func(name string, v drivers.Value) {
 			if m == nil {
 				m = make(map[string]any)
 				env[d.name] = m
 			}
-			m[r.Point] = r.Value.Any()
-		}
+			m[name] = v.Any()
+		})
 	}
 	return env
 }
