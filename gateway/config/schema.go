@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
@@ -23,38 +24,49 @@ import (
 const schemaURL = "https://femtoclaw.dev/schema/config.json"
 
 // The schema is compiled on first use, never at init: start-up time matters
-// on the appliance, and most runs validate exactly one file.
+// on the appliance, and most runs validate exactly one file. The compiled
+// schema (about 400 KB of heap) is kept only as long as the collector
+// leaves it: a gateway loads its config once and then has no use for it,
+// while a run of many checks, such as the tests, mostly finds it still
+// there.
 var (
-	schemaOnce sync.Once
-	schemaComp *jsonschema.Schema
-	schemaDoc  any // the schema itself, for building messages
-	schemaErr  error
+	schemaMu   sync.Mutex
+	schemaWeak weak.Pointer[compiled]
 )
 
-func compiledSchema() (*jsonschema.Schema, any, error) {
-	schemaOnce.Do(func() {
-		raw := configs.Schema()
-		if err := json.Unmarshal(raw, &schemaDoc); err != nil {
-			schemaErr = fmt.Errorf("config: embedded schema: %w", err)
-			return
-		}
-		body, err := draft7Body(schemaDoc)
-		if err != nil {
-			schemaErr = fmt.Errorf("config: embedded schema: %w", err)
-			return
-		}
-		c := jsonschema.NewCompiler()
-		c.Draft = jsonschema.Draft7
-		if err := c.AddResource(schemaURL, bytes.NewReader(body)); err != nil {
-			schemaErr = fmt.Errorf("config: embedded schema: %w", err)
-			return
-		}
-		schemaComp, schemaErr = c.Compile(schemaURL)
-		if schemaErr != nil {
-			schemaErr = fmt.Errorf("config: embedded schema: %w", schemaErr)
-		}
-	})
-	return schemaComp, schemaDoc, schemaErr
+// compiled is the config's compiled schema and the schema document itself,
+// from which problems are worded.
+type compiled struct {
+	schema *jsonschema.Schema
+	doc    any
+}
+
+// compiledSchema returns the compiled schema, compiling it unless it is
+// still in memory. The caller's reference keeps it there.
+func compiledSchema() (*compiled, error) {
+	schemaMu.Lock()
+	defer schemaMu.Unlock()
+	if c := schemaWeak.Value(); c != nil {
+		return c, nil
+	}
+	c := &compiled{}
+	if err := json.Unmarshal(configs.Schema(), &c.doc); err != nil {
+		return nil, fmt.Errorf("config: embedded schema: %w", err)
+	}
+	body, err := draft7Body(c.doc)
+	if err != nil {
+		return nil, fmt.Errorf("config: embedded schema: %w", err)
+	}
+	comp := jsonschema.NewCompiler()
+	comp.Draft = jsonschema.Draft7
+	if err := comp.AddResource(schemaURL, bytes.NewReader(body)); err != nil {
+		return nil, fmt.Errorf("config: embedded schema: %w", err)
+	}
+	if c.schema, err = comp.Compile(schemaURL); err != nil {
+		return nil, fmt.Errorf("config: embedded schema: %w", err)
+	}
+	schemaWeak = weak.Make(c)
+	return c, nil
 }
 
 // draft7Body returns the schema without its $schema, to be compiled as
@@ -146,11 +158,12 @@ type finding struct {
 // schemaProblems validates doc against the schema and turns every failure
 // into a problem at the YAML node it concerns.
 func schemaProblems(src *source, doc any) ([]finding, error) {
-	sch, sdoc, err := compiledSchema()
+	c, err := compiledSchema()
 	if err != nil {
 		return nil, err
 	}
-	verr := sch.Validate(doc)
+	sdoc := c.doc
+	verr := c.schema.Validate(doc)
 	if verr == nil {
 		return nil, nil
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,5 +169,21 @@ func BenchmarkSchemaMeta(b *testing.B) {
 		if err := meta.Validate(doc); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSchemaReleased checks that the compiled schema does not outlive the
+// parse that needed it: a gateway loads its config once and would carry it
+// for months.
+func TestSchemaReleased(t *testing.T) {
+	if _, err := Parse("t.yaml", []byte("gateway: {id: x}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if schemaWeak.Value() == nil {
+		t.Fatal("got no compiled schema right after Parse, want it kept until a collection")
+	}
+	runtime.GC()
+	if schemaWeak.Value() != nil {
+		t.Error("got the compiled schema still in memory after a collection, want it released")
 	}
 }
