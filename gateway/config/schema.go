@@ -35,10 +35,11 @@ var (
 )
 
 // compiled is the config's compiled schema and the schema document itself,
-// from which problems are worded.
+// from which problems are worded; the document is decoded only when a
+// file has problems.
 type compiled struct {
 	schema *jsonschema.Schema
-	doc    any
+	doc    func() (any, error)
 }
 
 // compiledSchema returns the compiled schema, compiling it unless it is
@@ -49,11 +50,8 @@ func compiledSchema() (*compiled, error) {
 	if c := schemaWeak.Value(); c != nil {
 		return c, nil
 	}
-	c := &compiled{}
-	if err := json.Unmarshal(configs.Schema(), &c.doc); err != nil {
-		return nil, fmt.Errorf("config: embedded schema: %w", err)
-	}
-	body, err := draft7Body(c.doc)
+	raw := configs.Schema()
+	body, err := draft7Body(raw)
 	if err != nil {
 		return nil, fmt.Errorf("config: embedded schema: %w", err)
 	}
@@ -62,6 +60,13 @@ func compiledSchema() (*compiled, error) {
 	if err := comp.AddResource(schemaURL, bytes.NewReader(body)); err != nil {
 		return nil, fmt.Errorf("config: embedded schema: %w", err)
 	}
+	c := &compiled{doc: sync.OnceValues(func() (any, error) {
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("config: embedded schema: %w", err)
+		}
+		return doc, nil
+	})}
 	if c.schema, err = comp.Compile(schemaURL); err != nil {
 		return nil, fmt.Errorf("config: embedded schema: %w", err)
 	}
@@ -69,26 +74,26 @@ func compiledSchema() (*compiled, error) {
 	return c, nil
 }
 
-// draft7Body returns the schema without its $schema, to be compiled as
-// draft 7. The schema is written for 2020-12 but uses only keywords that
-// mean the same in draft 7 (TestSchemaDraft7 keeps it so), and jsonschema
-// v5 validates every schema it compiles against its draft's meta-schema,
-// with no setting to skip it: against the 2020-12 meta-schema that is
-// two thirds of a 20 ms compile at every start, against draft 7's a small
-// part of a 10 ms one. The schema's validity against 2020-12 is checked by
-// TestSchemaMeta instead.
-func draft7Body(doc any) ([]byte, error) {
-	m, ok := doc.(map[string]any)
-	if !ok {
-		return nil, errors.New("the schema is not a JSON object")
+// The $schema the schema file names, and the one it is compiled under.
+const (
+	schemaDraft2020 = `"$schema": "https://json-schema.org/draft/2020-12/schema"`
+	schemaDraft7    = `"$schema": "http://json-schema.org/draft-07/schema#"`
+)
+
+// draft7Body returns the schema text naming draft 7 as its $schema, to be
+// compiled as draft 7. The schema is written for 2020-12 but uses only
+// keywords that mean the same in draft 7 (TestSchemaDraft7 keeps it so),
+// and jsonschema v5 validates every schema it compiles against its draft's
+// meta-schema, with no setting to skip it: against the 2020-12
+// meta-schema that is two thirds of a 20 ms compile at every start,
+// against draft 7's a small part of a 10 ms one. The schema's validity
+// against 2020-12 is checked by TestSchemaMeta instead. The text is edited
+// in place, sparing a decode and an encode of the document at every start.
+func draft7Body(raw []byte) ([]byte, error) {
+	if n := bytes.Count(raw, []byte(schemaDraft2020)); n != 1 {
+		return nil, fmt.Errorf("the schema names %s %d times, want once", schemaDraft2020, n)
 	}
-	body := make(map[string]any, len(m))
-	for k, v := range m {
-		if k != "$schema" {
-			body[k] = v
-		}
-	}
-	return json.Marshal(body)
+	return bytes.Replace(raw, []byte(schemaDraft2020), []byte(schemaDraft7), 1), nil
 }
 
 // errTooLarge stops the conversion of a document that, through aliases,
@@ -162,10 +167,13 @@ func schemaProblems(src *source, doc any) ([]finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	sdoc := c.doc
 	verr := c.schema.Validate(doc)
 	if verr == nil {
 		return nil, nil
+	}
+	sdoc, err := c.doc()
+	if err != nil {
+		return nil, err
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(verr, &ve) {

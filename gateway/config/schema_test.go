@@ -121,11 +121,7 @@ func draft7Misfits(s any, at string) []string {
 // BenchmarkSchemaCompile the compile done at start-up.
 func BenchmarkSchemaCompile(b *testing.B) {
 	for b.Loop() {
-		var doc any
-		if err := json.Unmarshal(configs.Schema(), &doc); err != nil {
-			b.Fatal(err)
-		}
-		body, err := draft7Body(doc)
+		body, err := draft7Body(configs.Schema())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -185,5 +181,27 @@ func TestSchemaReleased(t *testing.T) {
 	runtime.GC()
 	if schemaWeak.Value() != nil {
 		t.Error("got the compiled schema still in memory after a collection, want it released")
+	}
+}
+
+// TestDraft7Body checks that the text compiled at start-up names draft 7,
+// and that a schema file whose $schema is not written as expected stops
+// the compile rather than being compiled as 2020-12.
+func TestDraft7Body(t *testing.T) {
+	body, err := draft7Body(configs.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("the edited schema: %v", err)
+	}
+	if got, want := doc["$schema"], "http://json-schema.org/draft-07/schema#"; got != want {
+		t.Errorf("$schema: got %v, want %s", got, want)
+	}
+	for _, s := range []string{`{}`, `{"$schema":"https://json-schema.org/draft/2020-12/schema"}`} {
+		if _, err := draft7Body([]byte(s)); err == nil {
+			t.Errorf("draft7Body(%s): got no error, want one", s)
+		}
 	}
 }
