@@ -36,6 +36,16 @@ type Device interface {
 	Close() error
 }
 
+// ReaderInto is a Device that reads every point into a slice its caller
+// owns, so that a poller's cycle allocates nothing for its readings (a
+// device of 10,000 points would otherwise allocate 800 KB a cycle).
+type ReaderInto interface {
+	// ReadInto reads every point as Read(ctx, nil) does, into buf's array
+	// when it has room, and returns the readings. Every reading returned
+	// is written by this call; nothing of buf's earlier contents remains.
+	ReadInto(ctx context.Context, buf []Reading) ([]Reading, error)
+}
+
 // Subscriber is a Device whose server can report changes itself (OPC UA
 // monitored items). The gateway runs Subscribe beside the device's poller,
 // which publishes what Latest returns instead of reading the device, and

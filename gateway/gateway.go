@@ -248,6 +248,9 @@ type poller struct {
 	spark *sparkplug.Node
 	// pointNames are the device's point names; see names.
 	pointNames []string
+	// buf is the readings of the last cycle, read into again by a
+	// drivers.ReaderInto.
+	buf []drivers.Reading
 	// phase of phases: after its first cycle, the poller keeps its cycles
 	// phase/phases of an interval after the first poller's, so that ten
 	// devices of 10,000 points are not all read, encoded and published in
@@ -325,7 +328,16 @@ func (p *poller) poll(ctx context.Context, failing *bool) {
 	if !live {
 		rctx, cancel := context.WithTimeout(ctx, timeout*2)
 		start := time.Now()
-		rs, err = p.dev.Read(rctx, nil)
+		if ri, ok := p.dev.(drivers.ReaderInto); ok {
+			// Into the last cycle's slice: the live store, the encoder and
+			// Sparkplug copy what they keep.
+			rs, err = ri.ReadInto(rctx, p.buf)
+			if err == nil {
+				p.buf = rs
+			}
+		} else {
+			rs, err = p.dev.Read(rctx, nil)
+		}
 		p.metrics.DeviceRequest(p.cfg.Name, metrics.SourcePoller, agent.OpRead, time.Since(start), err)
 		cancel()
 	}

@@ -662,6 +662,18 @@ func (d *Device) plan(names []string, pts []*point) []block {
 // unreachable device fails the whole call with an error wrapping
 // drivers.ErrUnavailable.
 func (d *Device) Read(ctx context.Context, names []string) ([]drivers.Reading, error) {
+	return d.read(ctx, names, nil)
+}
+
+// ReadInto reads every point into buf's array when it has room; see
+// drivers.ReaderInto.
+func (d *Device) ReadInto(ctx context.Context, buf []drivers.Reading) ([]drivers.Reading, error) {
+	return d.read(ctx, nil, buf)
+}
+
+// read reads the named points (none: every point) into buf, or into a new
+// slice when buf is too small.
+func (d *Device) read(ctx context.Context, names []string, buf []drivers.Reading) ([]drivers.Reading, error) {
 	pts, err := d.lookup(names)
 	if err != nil {
 		return nil, err
@@ -674,7 +686,11 @@ func (d *Device) Read(ctx context.Context, names []string) ([]drivers.Reading, e
 		return nil, err
 	}
 	blocks := d.plan(names, pts)
-	out := make([]drivers.Reading, len(pts))
+	out := buf[:0]
+	if cap(out) < len(pts) {
+		out = make([]drivers.Reading, len(pts))
+	}
+	out = out[:len(pts)]
 	for _, b := range blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -856,4 +872,7 @@ func (d *Device) Close() error {
 	return nil
 }
 
-var _ drivers.Device = (*Device)(nil)
+var (
+	_ drivers.Device     = (*Device)(nil)
+	_ drivers.ReaderInto = (*Device)(nil)
+)

@@ -94,3 +94,43 @@ func TestPointSize(t *testing.T) {
 		t.Errorf("drivers.Value takes %d bytes, want at most 32", n)
 	}
 }
+
+// TestReadInto reads every point into the caller's slice, again and again,
+// and into a new one when it is too small.
+func TestReadInto(t *testing.T) {
+	b, err := sim.ListenBulk(sim.BulkOptions{Devices: 1, Registers: 300, Step: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	d := openDevice(t, drivers.DeviceConfig{
+		Name: "bulk", URL: "tcp://" + b.Addrs()[0].String(), Unit: 1, Timeout: drivers.Duration(time.Second),
+		Points: []drivers.PointConfig{{Name: "r", Register: "holding", Type: "uint16", Count: 300}},
+	})
+	small := make([]drivers.Reading, 10)
+	rs, err := d.ReadInto(context.Background(), small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 300 || &rs[0] == &small[0] {
+		t.Fatalf("ReadInto a slice of 10: got %d readings in it, want 300 in a new one", len(rs))
+	}
+	buf := make([]drivers.Reading, 300)
+	for i := range buf {
+		buf[i] = drivers.Reading{Point: "stale", Quality: drivers.QualityStale}
+	}
+	for range 3 {
+		rs, err = d.ReadInto(context.Background(), buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 300 || &rs[0] != &buf[0] {
+			t.Fatalf("ReadInto a slice of 300: got %d readings, in it %v; want 300 in it", len(rs), &rs[0] == &buf[0])
+		}
+		for k, r := range rs {
+			if r.Point != fmt.Sprintf("r%d", k) || r.Value.Number != float64(k) || r.Quality != drivers.QualityGood {
+				t.Fatalf("reading %d: got %+v", k, r)
+			}
+		}
+	}
+}
