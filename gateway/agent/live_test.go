@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -63,10 +64,45 @@ func TestLive(t *testing.T) {
 		t.Errorf("Values: got %v, want only tank.temp = 3", vs)
 	}
 
-	env := l.env()
+	env := l.env(reads{"tank": nil, "pump": nil})
 	tank, _ := env["tank"].(map[string]any)
 	if len(env) != 1 || len(tank) != 2 || tank["temp"] != drivers.Number(3).Any() || tank["valve"] != true {
 		t.Errorf("env: got %v, want tank with temp 3 and valve true only", env)
+	}
+	env = l.env(reads{"tank": {"temp": true, "level": true}, "nope": {"x": true}})
+	tank, _ = env["tank"].(map[string]any)
+	if len(env) != 1 || len(tank) != 1 || tank["temp"] != drivers.Number(3).Any() {
+		t.Errorf("env of tank.temp, tank.level and nope.x: got %v, want tank with temp 3 only", env)
+	}
+}
+
+// TestReadsOf finds the values an expression reads.
+func TestReadsOf(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want string
+	}{
+		{"tank.level < 20 || tank.temperature > 70", "map[tank:map[level:true temperature:true]]"},
+		{"tank.level < 20 && pump.run", "map[pump:map[run:true] tank:map[level:true]]"},
+		{`tank["level"] > 1`, "map[tank:map[level:true]]"},
+		{"len(tank) > 2 || tank.level > 1", "map[tank:all]"}, // the whole device
+		{"1 < 2", "map[]"},
+	} {
+		p, err := CompileExpr(tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := readsOf(p)
+		shown := make(map[string]any, len(r))
+		for dev, pts := range r {
+			shown[dev] = pts
+			if pts == nil {
+				shown[dev] = "all"
+			}
+		}
+		if got := fmt.Sprint(shown); got != tc.want {
+			t.Errorf("readsOf(%s): got %s, want %s", tc.src, got, tc.want)
+		}
 	}
 }
 
