@@ -326,11 +326,11 @@ func (n *Node) Report(device string, rs []drivers.Reading) {
 // changed in rs. n.mu is held.
 func (n *Node) deviceLocked(ctx context.Context, c mqtt.Client, dc drivers.DeviceConfig, rs []drivers.Reading) error {
 	ts := n.millis()
-	byPoint := make(map[string]drivers.Reading, len(rs))
-	for _, r := range rs {
-		byPoint[r.Point] = r
-	}
 	if !n.born[dc.Name] {
+		byPoint := make(map[string]drivers.Reading, len(rs))
+		for _, r := range rs {
+			byPoint[r.Point] = r
+		}
 		sent, bad := map[string]drivers.Value{}, map[string]bool{}
 		p := &Payload{Timestamp: proto.Uint64(ts)}
 		for _, pt := range dc.All() {
@@ -352,24 +352,25 @@ func (n *Node) deviceLocked(ctx context.Context, c mqtt.Client, dc drivers.Devic
 	}
 	sent, bad := n.sent[dc.Name], n.sentBad[dc.Name]
 	p := &Payload{Timestamp: proto.Uint64(ts)}
-	for _, pt := range dc.All() {
-		r, ok := byPoint[pt.Name]
-		if !ok {
-			continue
-		}
+	cu := dc.Cursor()
+	for i, r := range rs {
 		good := r.Quality == drivers.QualityGood && r.Value.Valid()
-		if good && !bad[pt.Name] && sent[pt.Name] == r.Value {
+		if good && !bad[r.Point] && sent[r.Point] == r.Value {
 			continue
 		}
-		if !good && bad[pt.Name] {
+		if !good && bad[r.Point] {
 			continue
+		}
+		pt, ok := pointAt(dc, &cu, i, r.Point)
+		if !ok {
+			continue // not a point of the device
 		}
 		m := metric(pt, r, true, rtime(r, ts))
 		p.Metrics = append(p.Metrics, m)
 		if good {
-			sent[pt.Name], bad[pt.Name] = r.Value, false
+			sent[r.Point], bad[r.Point] = r.Value, false
 		} else {
-			bad[pt.Name] = true
+			bad[r.Point] = true
 		}
 	}
 	if len(p.Metrics) == 0 {
@@ -377,6 +378,19 @@ func (n *Node) deviceLocked(ctx context.Context, c mqtt.Client, dc drivers.Devic
 	}
 	p.Seq = proto.Uint64(n.nextSeq())
 	return n.publishLocked(ctx, c, n.Topic("DDATA", dc.Name), p)
+}
+
+// pointAt returns the configuration of the point called name, the i-th
+// reading of a poll of dc: found by cu without making the names of a
+// range's points, or by a search when the readings come in another order.
+func pointAt(dc drivers.DeviceConfig, cu *drivers.Cursor, i int, name string) (drivers.PointConfig, bool) {
+	if e, k, ok := cu.Seek(i); ok && drivers.IsElement(e, k, name) {
+		if e.Count > 1 { // e.Element(k), with the name already made
+			e.Name, e.Count, e.Address = name, 0, e.Address+uint16(k*e.Stride())
+		}
+		return e, true
+	}
+	return dc.Point(name)
 }
 
 // rtime is the reading's time in milliseconds, or def when it has none.
