@@ -14,13 +14,25 @@ import (
 // for a config large enough to need more.
 const startupGCPercent = 400
 
-// startupGC sets the collector's target to startupGCPercent and returns the
-// function that puts back the one before. It leaves the collector alone when
-// GOGC is set in the environment: the operator's setting wins.
+// startupMemoryLimit bounds the memory start-up may take under the raised
+// target: a config whose decode keeps tens of megabytes live would
+// otherwise let the heap grow to five times that before a collection.
+const startupMemoryLimit = 64 << 20
+
+// startupGC sets the collector's target to startupGCPercent, under
+// startupMemoryLimit, and returns the function that puts back the ones
+// before. It leaves the collector alone when GOGC or GOMEMLIMIT is set in
+// the environment: the operator's setting wins.
 func startupGC() (restore func()) {
-	if _, set := os.LookupEnv("GOGC"); set {
-		return func() {}
+	for _, v := range []string{"GOGC", "GOMEMLIMIT"} {
+		if _, set := os.LookupEnv(v); set {
+			return func() {}
+		}
 	}
-	prev := debug.SetGCPercent(startupGCPercent)
-	return func() { debug.SetGCPercent(prev) }
+	prevPercent := debug.SetGCPercent(startupGCPercent)
+	prevLimit := debug.SetMemoryLimit(startupMemoryLimit)
+	return func() {
+		debug.SetGCPercent(prevPercent)
+		debug.SetMemoryLimit(prevLimit)
+	}
 }
