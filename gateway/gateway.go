@@ -189,10 +189,11 @@ func (g *Gateway) Run(ctx context.Context) (err error) {
 	ret := cfg.Journal.Retention
 	pruner := journal.NewPruner(j, journal.Retention{MaxAge: ret.MaxAge.D(), MaxBytes: ret.MaxBytes}, ret.CheckInterval.D(), log.With("component", "retention"))
 	grp.Go(func() error { return pruner.Run(gctx) })
+	bufs := newReadingBufs(2)
 	for i, dc := range cfg.Devices {
 		p := &poller{cfg: dc, dev: devices[dc.Name], live: live, pub: pub, logger: log.With("device", dc.Name), points: cfg.MQTT.PointTopics, metrics: met, spark: spark,
 			alive: hl.heartbeat("poller "+dc.Name, pollerMaxGap(dc.Poll.D(), dc.Timeout.D())),
-			phase: i, phases: len(cfg.Devices)}
+			phase: i, phases: len(cfg.Devices), bufs: bufs}
 		grp.Go(func() error { return p.Run(gctx) })
 		if s, ok := devices[dc.Name].(drivers.Subscriber); ok {
 			grp.Go(func() error { return s.Subscribe(gctx) })
@@ -248,9 +249,8 @@ type poller struct {
 	spark *sparkplug.Node
 	// pointNames are the device's point names; see names.
 	pointNames []string
-	// buf is the readings of the last cycle, read into again by a
-	// drivers.ReaderInto.
-	buf []drivers.Reading
+	// bufs lends the slices a drivers.ReaderInto reads into.
+	bufs *readingBufs
 	// phase of phases: after its first cycle, the poller keeps its cycles
 	// phase/phases of an interval after the first poller's, so that ten
 	// devices of 10,000 points are not all read, encoded and published in
@@ -296,6 +296,41 @@ func (p *poller) cycle(ctx context.Context, interval time.Duration, failing *boo
 	p.alive.beat()
 }
 
+// readingBufs is a free list of the slices pollers read into. Their
+// cycles kept apart, a couple serve every device: a slice per device would
+// keep 800 KB for each device of 10,000 points, and a new slice per cycle
+// would make as much garbage every second. The zero value lends nothing.
+type readingBufs struct{ free chan []drivers.Reading }
+
+// newReadingBufs returns a free list that keeps at most n slices.
+func newReadingBufs(n int) *readingBufs {
+	return &readingBufs{free: make(chan []drivers.Reading, n)}
+}
+
+// get returns a free slice, or nil.
+func (b *readingBufs) get() []drivers.Reading {
+	if b == nil {
+		return nil
+	}
+	select {
+	case s := <-b.free:
+		return s
+	default:
+		return nil
+	}
+}
+
+// put gives a slice back, or lets it go when enough are kept.
+func (b *readingBufs) put(s []drivers.Reading) {
+	if b == nil || cap(s) == 0 {
+		return
+	}
+	select {
+	case b.free <- s[:0]:
+	default:
+	}
+}
+
 // names returns the names of the device's points, made when first needed:
 // a device that answers never needs them, and a range of 10,000 points
 // would keep 10,000 strings for it.
@@ -329,11 +364,14 @@ func (p *poller) poll(ctx context.Context, failing *bool) {
 		rctx, cancel := context.WithTimeout(ctx, timeout*2)
 		start := time.Now()
 		if ri, ok := p.dev.(drivers.ReaderInto); ok {
-			// Into the last cycle's slice: the live store, the encoder and
-			// Sparkplug copy what they keep.
-			rs, err = ri.ReadInto(rctx, p.buf)
-			if err == nil {
-				p.buf = rs
+			// Into a slice lent for the cycle: the live store, the encoder
+			// and Sparkplug copy what they keep.
+			buf := p.bufs.get()
+			rs, err = ri.ReadInto(rctx, buf)
+			if err != nil {
+				p.bufs.put(buf)
+			} else {
+				defer p.bufs.put(rs)
 			}
 		} else {
 			rs, err = p.dev.Read(rctx, nil)
