@@ -25,7 +25,9 @@
 //	{"msg_seq":1042,"historical":true,"device":"tank","seq":42,...}
 //
 // With the JournalOutbox the messages, their seqs and the drop count
-// survive restarts. docs/MQTT.md describes every topic.
+// survive restarts. The SpillOutbox, the gateway's, keeps messages in
+// memory while the broker takes them and in a journal outbox while it does
+// not. docs/MQTT.md describes every topic.
 package telemetry
 
 import (
