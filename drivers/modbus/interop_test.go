@@ -102,7 +102,8 @@ func checkPeer(t *testing.T, url string, unit uint8) {
 	img := map[string][]uint16{} // the peer's words of each point
 	for _, tv := range interopValues {
 		for _, o := range allOrders {
-			p := d.points[d.byName[fmt.Sprintf("%s_%s", tv.typ, o)]]
+			i, _ := d.find(fmt.Sprintf("%s_%s", tv.typ, o))
+			p := d.points[i]
 			regs, err := d.readRaw(ctx, p.address, p.span())
 			if err != nil {
 				t.Fatal(err)
@@ -114,7 +115,7 @@ func checkPeer(t *testing.T, url string, unit uint8) {
 		for _, o := range allOrders {
 			name := fmt.Sprintf("%s_%s", tv.typ, o)
 			// Write through a point of this order at the free registers.
-			pi := d.byName["w_"+tv.typ.String()]
+			pi, _ := d.find("w_" + tv.typ.String())
 			d.points[pi].codec.Order = o
 			enc, err := d.Resolve("w_"+tv.typ.String(), drivers.Number(tv.v))
 			if err != nil {

@@ -138,8 +138,8 @@ type Device struct {
 	pause   time.Duration
 	lim     limits
 	points  []point
-	byName  map[string]int // the points that are not of a range
-	ranges  []pointRange   // the rest, found by their names' index
+	index   *drivers.Index // finds a point's position by its name
+	byName  map[string]int // the single points, while the device is built
 	logger  *slog.Logger
 	now     func() time.Time
 	url     string
@@ -161,25 +161,11 @@ type Device struct {
 	lastErr  error     // the last transport failure
 }
 
-// pointRange is where the points of a range entry start in Device.points.
-// They are not kept in byName: a device of 100,000 points would spend
-// megabytes on a map that parsing the name's index replaces.
-type pointRange struct {
-	first int
-	entry drivers.PointConfig
-}
-
-// find returns the position of the named point.
+// find returns the position of the named point. The points of a range
+// are found by the index in their name, without a map key each: a device
+// of 100,000 points would spend megabytes on the map.
 func (d *Device) find(name string) (int, bool) {
-	if i, ok := d.byName[name]; ok {
-		return i, true
-	}
-	for _, r := range d.ranges {
-		if k, ok := r.entry.IndexOf(name); ok {
-			return r.first + k, true
-		}
-	}
-	return 0, false
+	return d.index.Lookup(name)
 }
 
 // New validates cfg and returns its device, without dialing it. Every
@@ -262,6 +248,7 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 	d.url = conf.URL
 
 	d.points = make([]point, 0, cfg.NumPoints())
+	var ranges []drivers.PointConfig
 	for _, entry := range cfg.Points {
 		if end := int(entry.Address) + entry.Span()*entry.Stride(); entry.Count > 1 && end > 1<<16+int(cfg.AddressBase) {
 			devErr("point %q: a range of %d from address %d runs past the last address", entry.Name, entry.Count, entry.Address)
@@ -272,12 +259,12 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 				devErr("point %q: the name of a range must end in a letter, '-' or '_'", n)
 				continue
 			}
-			for _, r := range d.ranges {
-				if r.entry.Name == entry.Name {
+			for _, r := range ranges {
+				if r.Name == entry.Name {
 					devErr("point %q: defined twice", entry.Name)
 				}
 			}
-			d.ranges = append(d.ranges, pointRange{first: len(d.points), entry: entry})
+			ranges = append(ranges, entry)
 		}
 		pc := entry
 		pc.Count = 0
@@ -288,15 +275,18 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 		}
 	}
 	for name := range d.byName {
-		for _, r := range d.ranges {
-			if _, ok := r.entry.IndexOf(name); ok {
-				devErr("point %q: defined twice (also a point of the range %q)", name, r.entry.Name)
+		for _, r := range ranges {
+			if _, ok := r.IndexOf(name); ok {
+				devErr("point %q: defined twice (also a point of the range %q)", name, r.Name)
 			}
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	// Every entry made its points, in order: the index's positions are
+	// those of d.points.
+	d.index, d.byName = drivers.NewIndex(cfg), nil
 	l, err := joinLink(d, conf)
 	if err != nil {
 		return nil, fmt.Errorf("modbus: device %q: url %q: %w", cfg.Name, cfg.URL, err)

@@ -131,7 +131,8 @@ func TestNewDefaults(t *testing.T) {
 	if d.unit != 1 || d.timeout != time.Second {
 		t.Errorf("defaults: got unit %d timeout %s, want 1 and 1s", d.unit, d.timeout)
 	}
-	p := d.points[d.byName["inlet_pump"]]
+	i, _ := d.find("inlet_pump")
+	p := d.points[i]
 	if p.codec != (Codec{Type: Uint16, Order: ABCD, Scale: 1}) {
 		t.Errorf("inlet_pump codec: got %+v, want uint16 ABCD scale 1", p.codec)
 	}
