@@ -50,9 +50,18 @@ func (p PointConfig) Element(k int) PointConfig {
 	if p.Count <= 1 {
 		return p
 	}
+	return p.ElementNamed(k, p.Name+strconv.Itoa(k))
+}
+
+// ElementNamed is Element for a caller that has the point's name already
+// (from Names, or a reading): it makes no string.
+func (p PointConfig) ElementNamed(k int, name string) PointConfig {
+	if p.Count <= 1 {
+		return p
+	}
 	e := p
 	e.Count = 0
-	e.Name = p.Name + strconv.Itoa(k)
+	e.Name = name
 	e.Address = p.Address + uint16(k*p.Stride())
 	return e
 }
@@ -158,85 +167,99 @@ func (c DeviceConfig) Locate(name string) (int, PointConfig, bool) {
 }
 
 // Cursor walks a device's points in order without making their names, for
-// code that meets them in order on every poll (the telemetry encoder). The
-// zero Cursor is not usable; make one with Cursor.
+// code that meets them in order on every poll (the telemetry encoder, the
+// live store). The zero Cursor is not usable; make one with Cursor.
 type Cursor struct {
 	points []PointConfig
-	entry  int // entry of the point at pos
+	entry  int // the entry of the point last sought
 	first  int // position of that entry's first point
 }
 
 // Cursor returns a cursor at the device's first point.
 func (c DeviceConfig) Cursor() Cursor { return Cursor{points: c.Points} }
 
-// Seek moves the cursor to position i and returns the entry that declares
-// that point and the point's index in it; false if there is no such point.
-// Seeking forward, as readings come, costs nothing per point.
-func (cu *Cursor) Seek(i int) (PointConfig, int, bool) {
+// Match reports whether the point at position i is called name, and if so
+// returns the entry that declares it and the point's index in that entry.
+// Moving forward, as readings come, costs nothing per point; moving back
+// starts over from the first entry.
+func (cu *Cursor) Match(i int, name string) (*PointConfig, int, bool) {
 	if i < cu.first {
 		cu.entry, cu.first = 0, 0
 	}
 	for cu.entry < len(cu.points) {
-		p := cu.points[cu.entry]
-		if i < cu.first+p.Span() {
-			return p, i - cu.first, true
+		p := &cu.points[cu.entry]
+		if n := p.Span(); i >= cu.first+n {
+			cu.first += n
+			cu.entry++
+			continue
 		}
-		cu.first += p.Span()
-		cu.entry++
+		k := i - cu.first
+		if p.Count <= 1 {
+			return p, k, p.Name == name
+		}
+		j, ok := p.IndexOf(name)
+		return p, k, ok && j == k
 	}
-	return PointConfig{}, 0, false
-}
-
-// IsElement reports whether name is the name of the k-th point of the entry
-// p (p's own name when p is not a range), without making the name.
-func IsElement(p PointConfig, k int, name string) bool {
-	if p.Count <= 1 {
-		return k == 0 && p.Name == name
-	}
-	j, ok := p.IndexOf(name)
-	return ok && j == k
+	return nil, 0, false
 }
 
 // Index finds a device's points by name and gives their positions (as All
-// counts them): single points through a map, the points of a range by the
-// index in their name, so that a range of 10,000 points costs the index
-// nothing. It is safe for concurrent reads.
+// counts them) and configurations: single points through a map, the points
+// of a range by the index in their name, so that a range of 10,000 points
+// costs the index nothing. It is safe for concurrent reads.
 type Index struct {
-	single map[string]int
-	ranges []indexRange
-	n      int
-}
-
-type indexRange struct {
-	first int
-	entry PointConfig
+	entries []PointConfig
+	first   []int          // position of each entry's first point
+	single  map[string]int // name -> entry, for the entries that are not ranges
+	ranges  []int          // the entries that are ranges
+	n       int
 }
 
 // NewIndex indexes the points of c.
 func NewIndex(c DeviceConfig) *Index {
-	x := &Index{single: make(map[string]int)}
-	for _, p := range c.Points {
+	x := &Index{entries: c.Points, first: make([]int, len(c.Points)), single: make(map[string]int)}
+	for e, p := range c.Points {
+		x.first[e] = x.n
 		if p.Count > 1 {
-			x.ranges = append(x.ranges, indexRange{first: x.n, entry: p})
+			x.ranges = append(x.ranges, e)
 		} else if _, dup := x.single[p.Name]; !dup {
-			x.single[p.Name] = x.n
+			x.single[p.Name] = e
 		}
 		x.n += p.Span()
 	}
 	return x
 }
 
-// Lookup returns the position of the named point.
-func (x *Index) Lookup(name string) (int, bool) {
-	if i, ok := x.single[name]; ok {
-		return i, true
+// find returns the entry that declares the named point and the point's
+// index in it.
+func (x *Index) find(name string) (entry, k int, ok bool) {
+	if e, ok := x.single[name]; ok {
+		return e, 0, true
 	}
-	for _, r := range x.ranges {
-		if k, ok := r.entry.IndexOf(name); ok {
-			return r.first + k, true
+	for _, e := range x.ranges {
+		if k, ok := x.entries[e].IndexOf(name); ok {
+			return e, k, true
 		}
 	}
-	return 0, false
+	return 0, 0, false
+}
+
+// Lookup returns the position of the named point.
+func (x *Index) Lookup(name string) (int, bool) {
+	e, k, ok := x.find(name)
+	if !ok {
+		return 0, false
+	}
+	return x.first[e] + k, true
+}
+
+// Point returns the named point's configuration.
+func (x *Index) Point(name string) (PointConfig, bool) {
+	e, k, ok := x.find(name)
+	if !ok {
+		return PointConfig{}, false
+	}
+	return x.entries[e].ElementNamed(k, name), true
 }
 
 // Len returns how many points the device has.

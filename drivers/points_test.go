@@ -77,20 +77,20 @@ func TestCursor(t *testing.T) {
 	d := rangeDevice()
 	cu := d.Cursor()
 	for i, p := range d.All() {
-		e, k, ok := cu.Seek(i)
-		if !ok || !IsElement(e, k, p.Name) {
-			t.Fatalf("Seek(%d): got %q[%d] %v, want the entry of %q", i, e.Name, k, ok, p.Name)
+		if e, k, ok := cu.Match(i, p.Name+"0"); ok {
+			t.Errorf("Match(%d, %q): got %q[%d], want no match", i, p.Name+"0", e.Name, k)
 		}
-		if IsElement(e, k, p.Name+"0") {
-			t.Errorf("IsElement(%q, %d, %q): got true", e.Name, k, p.Name+"0")
+		e, k, ok := cu.Match(i, p.Name)
+		if !ok || e.ElementNamed(k, p.Name) != p {
+			t.Fatalf("Match(%d, %q): got %v %d %v, want the entry of %q", i, p.Name, e, k, ok, p.Name)
 		}
 	}
-	if _, _, ok := cu.Seek(d.NumPoints()); ok {
-		t.Errorf("Seek past the last point: got ok")
+	if _, _, ok := cu.Match(d.NumPoints(), "pump"); ok {
+		t.Errorf("Match past the last point: got ok")
 	}
-	// Seeking back starts over.
-	if e, k, ok := cu.Seek(2); !ok || e.Name != "t_" || k != 1 {
-		t.Errorf("Seek(2) after the end: got %q[%d] %v, want t_[1]", e.Name, k, ok)
+	// Moving back starts over.
+	if e, k, ok := cu.Match(2, "t_1"); !ok || e.Name != "t_" || k != 1 {
+		t.Errorf("Match(2, t_1) after the end: got %v[%d] %v, want t_[1]", e, k, ok)
 	}
 }
 
@@ -123,10 +123,16 @@ func TestIndex(t *testing.T) {
 		if got, ok := x.Lookup(p.Name); !ok || got != i {
 			t.Errorf("Lookup(%q): got %d %v, want %d", p.Name, got, ok, i)
 		}
+		if got, ok := x.Point(p.Name); !ok || got != p {
+			t.Errorf("Point(%q): got %+v %v, want %+v", p.Name, got, ok, p)
+		}
 	}
 	for _, name := range []string{"r12", "t_", "r01", "", "nothing"} {
 		if got, ok := x.Lookup(name); ok {
 			t.Errorf("Lookup(%q): got %d, want no point", name, got)
+		}
+		if got, ok := x.Point(name); ok {
+			t.Errorf("Point(%q): got %+v, want no point", name, got)
 		}
 	}
 }

@@ -266,12 +266,8 @@ func newDevice(cfg drivers.DeviceConfig, logger *slog.Logger) (*Device, error) {
 			}
 			ranges = append(ranges, entry)
 		}
-		pc := entry
-		pc.Count = 0
 		for k, name := range entry.Names() {
-			// entry.Element(k), with the name from the one allocation.
-			pc.Name, pc.Address = name, entry.Address+uint16(k*entry.Stride())
-			d.addPoint(pc, entry.Count > 1, cfg.AddressBase, devErr)
+			d.addPoint(entry.ElementNamed(k, name), entry.Count > 1, cfg.AddressBase, devErr)
 		}
 	}
 	for name := range d.byName {

@@ -38,8 +38,7 @@ type Core struct {
 	gate    *capability.Gate
 	journal *journal.Journal
 	devices map[string]drivers.Device
-	points  map[string]drivers.PointConfig // "device.point" -> config, ranges aside
-	ranges  []drivers.DeviceConfig         // the devices that declare ranges
+	points  map[string]*drivers.Index // device -> its points, for their units
 	live    *Live
 	events  Events
 	obs     Observer // nil: none
@@ -82,7 +81,7 @@ func NewCore(o CoreOptions) *Core {
 		gate:    o.Gate,
 		journal: o.Journal,
 		devices: o.Devices,
-		points:  make(map[string]drivers.PointConfig),
+		points:  make(map[string]*drivers.Index, len(o.Configs)),
 		live:    o.Live,
 		events:  o.Events,
 		obs:     o.Observer,
@@ -92,19 +91,7 @@ func NewCore(o CoreOptions) *Core {
 		writable: o.Writable,
 	}
 	for _, d := range o.Configs {
-		for _, p := range d.Points {
-			if p.Count > 1 {
-				// A range's points are found by name when asked for
-				// (see unit), not each kept under its own key.
-				c.ranges = append(c.ranges, d)
-				break
-			}
-		}
-		for _, p := range d.Points {
-			if p.Count <= 1 {
-				c.points[d.Name+"."+p.Name] = p
-			}
-		}
+		c.points[d.Name] = drivers.NewIndex(d)
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -390,14 +377,9 @@ func driverReason(err error) capability.Reason {
 
 // unit returns the engineering unit of a point of a device.
 func (c *Core) unit(device, point string) string {
-	if p, ok := c.points[device+"."+point]; ok {
+	if x := c.points[device]; x != nil {
+		p, _ := x.Point(point)
 		return p.Unit
-	}
-	for _, d := range c.ranges {
-		if d.Name == device {
-			p, _ := d.Point(point)
-			return p.Unit
-		}
 	}
 	return ""
 }

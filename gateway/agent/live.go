@@ -87,7 +87,7 @@ func (d *liveDevice) position(point string) (int, bool) {
 // l.mu is held.
 func (d *liveDevice) slot(cu *drivers.Cursor, point string, hint int) int {
 	if hint < d.nKnown() {
-		if e, k, ok := cu.Seek(hint); ok && drivers.IsElement(e, k, point) {
+		if _, _, ok := cu.Match(hint, point); ok {
 			return hint
 		}
 	}

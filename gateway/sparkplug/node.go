@@ -384,11 +384,8 @@ func (n *Node) deviceLocked(ctx context.Context, c mqtt.Client, dc drivers.Devic
 // reading of a poll of dc: found by cu without making the names of a
 // range's points, or by a search when the readings come in another order.
 func pointAt(dc drivers.DeviceConfig, cu *drivers.Cursor, i int, name string) (drivers.PointConfig, bool) {
-	if e, k, ok := cu.Seek(i); ok && drivers.IsElement(e, k, name) {
-		if e.Count > 1 { // e.Element(k), with the name already made
-			e.Name, e.Count, e.Address = name, 0, e.Address+uint16(k*e.Stride())
-		}
-		return e, true
+	if e, k, ok := cu.Match(i, name); ok {
+		return e.ElementNamed(k, name), true
 	}
 	return dc.Point(name)
 }

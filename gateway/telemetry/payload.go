@@ -85,7 +85,7 @@ func NewDevicePayload(dev drivers.DeviceConfig, seq uint64, t time.Time, reading
 // search: a search of every point for every reading costs a poll of 10,000
 // points 50 million comparisons.
 func pointUnit(cu *drivers.Cursor, dev drivers.DeviceConfig, i int, name string) string {
-	if p, k, ok := cu.Seek(i); ok && drivers.IsElement(p, k, name) {
+	if p, _, ok := cu.Match(i, name); ok {
 		return p.Unit
 	}
 	if pc, ok := dev.Point(name); ok {
