@@ -229,12 +229,9 @@ func (o *Outbox) Take() (uint64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.next >= o.reserved {
-		r := o.next + TakeBlock
-		v := binary.BigEndian.AppendUint64([]byte{valueVersion1}, r)
-		if err := o.j.db.Set(o.reserveKey(), v, pebble.Sync); err != nil {
-			return 0, fmt.Errorf("journal: outbox %q: reserve seqs: %w", o.name, err)
+		if err := o.reserve(o.next+TakeBlock, pebble.Sync); err != nil {
+			return 0, err
 		}
-		o.reserved = r
 	}
 	seq := o.next
 	o.next++
@@ -260,11 +257,17 @@ func (o *Outbox) Release() error {
 	if o.reserved <= o.next {
 		return nil
 	}
-	v := binary.BigEndian.AppendUint64([]byte{valueVersion1}, o.next)
-	if err := o.j.db.Set(o.reserveKey(), v, pebble.NoSync); err != nil {
-		return fmt.Errorf("journal: outbox %q: release seqs: %w", o.name, err)
+	return o.reserve(o.next, pebble.NoSync)
+}
+
+// reserve records that seqs below upto may have been given out by Take.
+// o.mu is held.
+func (o *Outbox) reserve(upto uint64, wo *pebble.WriteOptions) error {
+	v := binary.BigEndian.AppendUint64([]byte{valueVersion1}, upto)
+	if err := o.j.db.Set(o.reserveKey(), v, wo); err != nil {
+		return fmt.Errorf("journal: outbox %q: reserve seqs up to %d: %w", o.name, upto, err)
 	}
-	o.reserved = o.next
+	o.reserved = upto
 	return nil
 }
 
