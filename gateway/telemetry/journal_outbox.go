@@ -34,11 +34,7 @@ func NewJournalOutbox(o *journal.Outbox) *JournalOutbox {
 // Push puts m into the journal's outbox. A full outbox returns an error
 // that matches both ErrOutboxFull and journal.ErrOutboxFull.
 func (j *JournalOutbox) Push(m Message) error {
-	var opts []journal.PutOption
-	if m.Retained {
-		opts = append(opts, journal.Retained())
-	}
-	if _, err := j.o.Put(m.Topic, m.Payload, opts...); err != nil {
+	if _, err := j.o.Put(m.Topic, m.Payload, putOptions(m)...); err != nil {
 		if errors.Is(err, journal.ErrOutboxFull) {
 			return fmt.Errorf("%w: %w", ErrOutboxFull, err)
 		}
@@ -47,18 +43,39 @@ func (j *JournalOutbox) Push(m Message) error {
 	return nil
 }
 
+// putOptions are the journal options that keep what m says of itself:
+// retained, and when it was queued.
+func putOptions(m Message) []journal.PutOption {
+	var opts []journal.PutOption
+	if !m.Time.IsZero() {
+		opts = append(opts, journal.At(m.Time))
+	}
+	if m.Retained {
+		opts = append(opts, journal.Retained())
+	}
+	return opts
+}
+
 // Peek returns up to n of the oldest messages, made durable first.
 func (j *JournalOutbox) Peek(n int) ([]Message, error) {
+	out, err := j.peekSynced(n)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.peeked = j.peeked[:0]
+	for _, m := range out {
+		j.peeked = append(j.peeked, m.Seq)
+	}
+	return out, err
+}
+
+// peekSynced returns up to n of the oldest messages, made durable first.
+func (j *JournalOutbox) peekSynced(n int) ([]Message, error) {
 	msgs, err := j.o.Peek(n)
-	if err != nil {
+	if err != nil || len(msgs) == 0 {
 		return nil, err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.peeked = j.peeked[:0]
-	if len(msgs) == 0 {
-		return nil, nil
-	}
 	if last := msgs[len(msgs)-1].Seq; last > j.synced {
 		if err := j.o.Sync(); err != nil {
 			return nil, err
@@ -68,7 +85,6 @@ func (j *JournalOutbox) Peek(n int) ([]Message, error) {
 	out := make([]Message, len(msgs))
 	for i, m := range msgs {
 		out[i] = Message{Topic: m.Topic, Payload: m.Payload, Retained: m.Retained, Seq: m.Seq, Time: m.Time}
-		j.peeked = append(j.peeked, m.Seq)
 	}
 	return out, nil
 }

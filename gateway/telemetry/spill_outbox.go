@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -33,7 +32,7 @@ import (
 // journal outbox itself may lose the messages put since its last sync
 // (see journal.Outbox).
 type SpillOutbox struct {
-	disk *journal.Outbox
+	disk *JournalOutbox
 	now  func() time.Time
 
 	maxCount   int
@@ -46,7 +45,6 @@ type SpillOutbox struct {
 	memBytes int
 	peeked   []uint64 // seqs of the last Peek, oldest first
 	onDisk   bool     // the last Peek read the journal, or mem spilled since
-	synced   uint64   // highest seq of the journal known to be durable
 }
 
 // SpillOptions bounds the memory queue of a SpillOutbox. Zero fields take
@@ -66,7 +64,7 @@ type SpillOptions struct {
 // NewSpillOutbox returns an outbox that spills to o. It starts offline:
 // the publisher says when it is connected (SetOnline).
 func NewSpillOutbox(o *journal.Outbox, opts SpillOptions) *SpillOutbox {
-	s := &SpillOutbox{disk: o, maxCount: opts.MaxCount, maxBytes: opts.MaxBytes, spillAfter: opts.SpillAfter, now: opts.Now}
+	s := &SpillOutbox{disk: NewJournalOutbox(o), maxCount: opts.MaxCount, maxBytes: opts.MaxBytes, spillAfter: opts.SpillAfter, now: opts.Now}
 	if s.maxCount <= 0 {
 		s.maxCount = 1000
 	}
@@ -92,7 +90,7 @@ func (s *SpillOutbox) Push(m Message) error {
 	}
 	if s.online && s.diskEmpty() && len(s.mem) < s.maxCount && s.memBytes+len(m.Payload) <= s.maxBytes &&
 		(len(s.mem) == 0 || m.Time.Sub(s.mem[0].Time) < s.spillAfter) {
-		seq, err := s.disk.Take()
+		seq, err := s.disk.o.Take()
 		if err != nil {
 			return fmt.Errorf("telemetry: outbox: %w", err)
 		}
@@ -102,28 +100,12 @@ func (s *SpillOutbox) Push(m Message) error {
 		return nil
 	}
 	s.spillLocked()
-	if _, err := s.disk.Put(m.Topic, m.Payload, putOptions(m)...); err != nil {
-		if errors.Is(err, journal.ErrOutboxFull) {
-			return fmt.Errorf("%w: %w", ErrOutboxFull, err)
-		}
-		return fmt.Errorf("telemetry: outbox: %w", err)
-	}
-	return nil
-}
-
-// putOptions are the journal options that keep what m says of itself.
-func putOptions(m Message) []journal.PutOption {
-	opts := []journal.PutOption{journal.At(m.Time)}
-	if m.Retained {
-		opts = append(opts, journal.Retained())
-	}
-	return opts
+	return s.disk.Push(m)
 }
 
 // diskEmpty reports whether the journal holds no message. s.mu is held.
 func (s *SpillOutbox) diskEmpty() bool {
-	n, _ := s.disk.Len()
-	return n == 0
+	return s.disk.Len() == 0
 }
 
 // spillLocked moves the messages in memory to the journal, in order. A
@@ -136,7 +118,7 @@ func (s *SpillOutbox) spillLocked() {
 	for _, m := range s.mem {
 		// The only error is a drop, which the journal counts; the
 		// messages after it are still kept.
-		_ = s.disk.PutTaken(m.Seq, m.Topic, m.Payload, putOptions(m)...)
+		_ = s.disk.o.PutTaken(m.Seq, m.Topic, m.Payload, putOptions(m)...)
 	}
 	clear(s.mem)
 	s.mem, s.memBytes, s.onDisk = s.mem[:0], 0, true
@@ -153,7 +135,7 @@ func (s *SpillOutbox) SetOnline(online bool) {
 		// Every seq taken is now in the journal or acknowledged: a
 		// restart need not skip past the reserved ones. A failed release
 		// costs only that skip.
-		_ = s.disk.Release()
+		_ = s.disk.o.Release()
 	}
 }
 
@@ -165,19 +147,11 @@ func (s *SpillOutbox) Peek(n int) ([]Message, error) {
 	defer s.mu.Unlock()
 	s.peeked = s.peeked[:0]
 	if !s.diskEmpty() {
-		msgs, err := s.disk.Peek(n)
-		if err != nil || len(msgs) == 0 {
+		out, err := s.disk.peekSynced(n)
+		if err != nil || len(out) == 0 {
 			return nil, err
 		}
-		if last := msgs[len(msgs)-1].Seq; last > s.synced {
-			if err := s.disk.Sync(); err != nil {
-				return nil, err
-			}
-			s.synced = last
-		}
-		out := make([]Message, len(msgs))
-		for i, m := range msgs {
-			out[i] = Message{Topic: m.Topic, Payload: m.Payload, Retained: m.Retained, Seq: m.Seq, Time: m.Time}
+		for _, m := range out {
 			s.peeked = append(s.peeked, m.Seq)
 		}
 		s.onDisk = true
@@ -218,7 +192,7 @@ func (s *SpillOutbox) Ack(n int) error {
 		s.mem = nil // let the array go
 	}
 	if s.onDisk {
-		return s.disk.Ack(upto)
+		return s.disk.o.Ack(upto)
 	}
 	return nil
 }
@@ -227,8 +201,7 @@ func (s *SpillOutbox) Ack(n int) error {
 func (s *SpillOutbox) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, _ := s.disk.Len()
-	return n + len(s.mem)
+	return s.disk.Len() + len(s.mem)
 }
 
 // Dropped returns the messages the journal outbox has dropped since it was
