@@ -100,6 +100,19 @@ func (v *checker) name(p path, s string) bool {
 	return false
 }
 
+// pointName checks the name of points[j] of a device, and that no point
+// before it has the same one; seen holds the names checked so far.
+func (v *checker) pointName(pp path, name string, j int, seen map[string]int) {
+	if !v.name(pp.add("name"), name) {
+		return
+	}
+	if k, dup := seen[name]; dup {
+		v.at(pp.add("name"), "%q is already the name of points[%d] of this device", name, k)
+		return
+	}
+	seen[name] = j
+}
+
 // oneOf checks that s is one of opts.
 func (v *checker) oneOf(p path, s string, opts []string) bool {
 	if slices.Contains(opts, s) {
@@ -203,13 +216,7 @@ func (v *checker) modbus(dp path, d *drivers.DeviceConfig) {
 	for j := range d.Points {
 		pt := &d.Points[j]
 		pp := dp.add("points", j)
-		if v.name(pp.add("name"), pt.Name) {
-			if k, dup := seen[pt.Name]; dup {
-				v.at(pp.add("name"), "%q is already the name of points[%d] of this device", pt.Name, k)
-			} else {
-				seen[pt.Name] = j
-			}
-		}
+		v.pointName(pp, pt.Name, j, seen)
 		v.modbusPoint(pp, pt)
 		v.modbusPointSettings(pp, pt, d)
 		v.modbusRange(pp, pt, d)

@@ -66,13 +66,7 @@ func (v *checker) gpio(dp path, d *drivers.DeviceConfig, lines map[string]string
 	for j := range d.Points {
 		pt := &d.Points[j]
 		pp := dp.add("points", j)
-		if v.name(pp.add("name"), pt.Name) {
-			if k, dup := seen[pt.Name]; dup {
-				v.at(pp.add("name"), "%q is already the name of points[%d] of this device", pt.Name, k)
-			} else {
-				seen[pt.Name] = j
-			}
-		}
+		v.pointName(pp, pt.Name, j, seen)
 		v.noRange(pp, pt, "GPIO")
 		if ref, err := drivers.ParseGPIOLine(pt.Line); err != nil {
 			v.at(pp.add("line"), "%v", err)

@@ -64,13 +64,7 @@ func (v *checker) opcua(dp path, d *drivers.DeviceConfig) {
 	for j := range d.Points {
 		pt := &d.Points[j]
 		pp := dp.add("points", j)
-		if v.name(pp.add("name"), pt.Name) {
-			if k, dup := seen[pt.Name]; dup {
-				v.at(pp.add("name"), "%q is already the name of points[%d] of this device", pt.Name, k)
-			} else {
-				seen[pt.Name] = j
-			}
-		}
+		v.pointName(pp, pt.Name, j, seen)
 		v.noRange(pp, pt, "OPC UA")
 		if !validNodeID(pt.Node) {
 			if pt.Node == "" {
