@@ -209,6 +209,23 @@ func (o *Outbox) load() error {
 	return nil
 }
 
+// lockWrite enters the journal for a change to the outbox and locks the
+// outbox; done unlocks it and leaves the journal.
+func (o *Outbox) lockWrite() (done func(), err error) {
+	if err := o.j.enter(); err != nil {
+		return nil, err
+	}
+	if o.j.readOnly {
+		o.j.exit()
+		return nil, ErrReadOnly
+	}
+	o.mu.Lock()
+	return func() {
+		o.mu.Unlock()
+		o.j.exit()
+	}, nil
+}
+
 // TakeBlock is how many seqs one synced write reserves for Take.
 const TakeBlock = 1 << 16
 
@@ -219,15 +236,11 @@ const TakeBlock = 1 << 16
 // reopened outbox starts after the last block. A message taken may later
 // be stored with PutTaken.
 func (o *Outbox) Take() (uint64, error) {
-	if err := o.j.enter(); err != nil {
+	done, err := o.lockWrite()
+	if err != nil {
 		return 0, err
 	}
-	defer o.j.exit()
-	if o.j.readOnly {
-		return 0, ErrReadOnly
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer done()
 	if o.next >= o.reserved {
 		if err := o.reserve(o.next+TakeBlock, pebble.Sync); err != nil {
 			return 0, err
@@ -245,15 +258,11 @@ func (o *Outbox) Take() (uint64, error) {
 // written without a sync; lost in a crash, the outbox skips as it would
 // have.
 func (o *Outbox) Release() error {
-	if err := o.j.enter(); err != nil {
+	done, err := o.lockWrite()
+	if err != nil {
 		return err
 	}
-	defer o.j.exit()
-	if o.j.readOnly {
-		return ErrReadOnly
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer done()
 	if o.reserved <= o.next {
 		return nil
 	}
@@ -432,15 +441,11 @@ func (o *Outbox) Peek(n int) ([]Message, error) {
 // them. Acknowledging a seq already acknowledged or dropped does nothing.
 // Ack is not synced; see Outbox.
 func (o *Outbox) Ack(upto uint64) error {
-	if err := o.j.enter(); err != nil {
+	done, err := o.lockWrite()
+	if err != nil {
 		return err
 	}
-	defer o.j.exit()
-	if o.j.readOnly {
-		return ErrReadOnly
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer done()
 	if upto >= o.next {
 		return fmt.Errorf("journal: outbox %q: ack %d: only %d messages were ever put", o.name, upto, o.next-1)
 	}
